@@ -1,0 +1,263 @@
+"""Validation of interaction logs, and their conversion to plain numpy arrays.
+
+A log is a DataFrame (pandas or Spark) with the columns
+
+* ``user_idx`` — integer id of the user (any non-negative integer; int64 beyond int32 is fine),
+* ``item_idx`` — integer id of the item (same rules),
+* ``relevance`` — a number (how much the user liked the item; 1.0 when the model ignores it),
+* ``timestamp`` — optional: datetime, integer unix seconds, or a string pandas can parse.
+
+Everything in this module only reads the user's frame: nothing is modified in place, and the
+arrays returned are new.  Errors name the column, the dtype or value found and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from reclib.engines.frames import is_spark_frame, require_frame
+from reclib.exceptions import ColumnMissingError, ColumnTypeError, InvalidValueError
+
+__all__ = [
+    "USER_COL",
+    "ITEM_COL",
+    "RELEVANCE_COL",
+    "TIMESTAMP_COL",
+    "Interactions",
+    "check_columns",
+    "interactions_from_frame",
+    "frame_to_arrow",
+    "timestamps_to_ns",
+]
+
+USER_COL = "user_idx"
+ITEM_COL = "item_idx"
+RELEVANCE_COL = "relevance"
+TIMESTAMP_COL = "timestamp"
+
+_SPARK_INT_TYPES = {"ByteType", "ShortType", "IntegerType", "LongType"}
+_SPARK_NUMERIC_TYPES = _SPARK_INT_TYPES | {"FloatType", "DoubleType", "DecimalType", "BooleanType"}
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """A validated log as parallel numpy arrays (one entry per log row, duplicates kept).
+
+    Attributes
+    ----------
+    users, items : numpy.ndarray of int64
+        Raw ``user_idx`` / ``item_idx`` values, as the user gave them.
+    relevance : numpy.ndarray of float64
+        The ``relevance`` column, or ones when the log has none and none was needed.
+    timestamp : numpy.ndarray of int64, optional
+        Nanoseconds since the epoch (UTC), when the log has a ``timestamp`` column.
+    user_dtype, item_dtype : numpy.dtype
+        The integer dtypes of the id columns, so that output can use the same ones.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    relevance: np.ndarray
+    timestamp: np.ndarray | None
+    user_dtype: np.dtype
+    item_dtype: np.dtype
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+def check_columns(columns: Sequence[str], required: Sequence[str], name: str) -> None:
+    """Raise :class:`ColumnMissingError` when any of ``required`` is not in ``columns``."""
+    missing = [col for col in required if col not in columns]
+    if missing:
+        raise ColumnMissingError(
+            f"`{name}` is missing column(s) {missing}; it has {list(columns)}, "
+            f"expected at least {list(required)}"
+        )
+
+
+def _pandas_id_array(series: pd.Series, column: str, name: str) -> np.ndarray:
+    dtype = series.dtype
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dtype):
+        if series.isna().any():
+            raise InvalidValueError(
+                f"column `{column}` of `{name}` has {int(series.isna().sum())} missing ids; "
+                "expected every row to have an id"
+            )
+        return series.to_numpy(dtype=np.int64)
+    if not (pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)):
+        raise ColumnTypeError(
+            f"column `{column}` of `{name}` has dtype {dtype}; expected an integer dtype "
+            "(int32 or int64). Map raw ids (strings, floats) with reclib.data.Indexer first"
+        )
+    values = series.to_numpy()
+    if values.dtype == np.uint64 and len(values) and values.max() > np.iinfo(np.int64).max:
+        raise InvalidValueError(
+            f"column `{column}` of `{name}` has ids above {np.iinfo(np.int64).max}; "
+            "expected ids that fit in int64"
+        )
+    return values.astype(np.int64, copy=True)
+
+
+def _check_non_negative(values: np.ndarray, column: str, name: str) -> None:
+    if len(values) and values.min() < 0:
+        bad = int((values < 0).sum())
+        raise InvalidValueError(
+            f"column `{column}` of `{name}` has {bad} negative id(s) (smallest {values.min()}); "
+            "expected ids >= 0"
+        )
+
+
+def _relevance_array(series: pd.Series, name: str) -> np.ndarray:
+    dtype = series.dtype
+    is_numeric = pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+    if not is_numeric:
+        raise ColumnTypeError(
+            f"column `{RELEVANCE_COL}` of `{name}` has dtype {dtype}; expected a numeric dtype "
+            "(float64 or an integer)"
+        )
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    n_nan = int(np.isnan(values).sum())
+    if n_nan:
+        raise InvalidValueError(
+            f"column `{RELEVANCE_COL}` of `{name}` has {n_nan} NaN/missing value(s); "
+            "expected finite numbers (drop or fill them first)"
+        )
+    if np.isinf(values).any():
+        raise InvalidValueError(
+            f"column `{RELEVANCE_COL}` of `{name}` has infinite value(s); expected finite numbers"
+        )
+    return values
+
+
+def timestamps_to_ns(series: pd.Series, name: str = "log") -> np.ndarray:
+    """Convert a timestamp column to int64 nanoseconds since the epoch (UTC).
+
+    Accepts datetimes (naive ones are read as UTC), integer or float unix **seconds**, and
+    strings that :func:`pandas.to_datetime` parses.  Missing values become the smallest int64
+    (they sort first).  The input series is not modified.
+    """
+    dtype = series.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        stamps = pd.to_datetime(series, utc=True)
+    elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        stamps = pd.to_datetime(series, unit="s", utc=True)
+    elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+        try:
+            stamps = pd.to_datetime(series, utc=True, format="mixed")
+        except (ValueError, TypeError) as err:
+            raise ColumnTypeError(
+                f"column `{TIMESTAMP_COL}` of `{name}` holds strings that are not dates ({err}); "
+                "expected datetimes, unix seconds or date strings"
+            ) from None
+    else:
+        raise ColumnTypeError(
+            f"column `{TIMESTAMP_COL}` of `{name}` has dtype {dtype}; expected datetimes, "
+            "integer unix seconds or date strings"
+        )
+    return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
+
+
+def frame_to_arrow(df: Any, columns: Sequence[str]) -> pa.Table:
+    """Select ``columns`` of a pandas or Spark frame as an Arrow table (Spark: on the driver)."""
+    if is_spark_frame(df):
+        return df.select(*columns).toArrow()
+    return pa.Table.from_pandas(df[list(columns)], preserve_index=False)
+
+
+def _spark_types(df: Any) -> dict[str, str]:
+    return {field.name: type(field.dataType).__name__ for field in df.schema.fields}
+
+
+def check_spark_log(df: Any, required: Sequence[str], name: str) -> None:
+    """Check the columns and column types of a Spark log without running a job."""
+    types = _spark_types(df)
+    check_columns(list(types), required, name)
+    for column in (USER_COL, ITEM_COL):
+        if column in types and types[column] not in _SPARK_INT_TYPES:
+            raise ColumnTypeError(
+                f"column `{column}` of `{name}` has Spark type {types[column]}; expected an "
+                "integer type (IntegerType or LongType)"
+            )
+    if RELEVANCE_COL in required and types.get(RELEVANCE_COL) not in _SPARK_NUMERIC_TYPES:
+        raise ColumnTypeError(
+            f"column `{RELEVANCE_COL}` of `{name}` has Spark type {types.get(RELEVANCE_COL)}; "
+            "expected a numeric type (DoubleType or an integer type)"
+        )
+
+
+def interactions_from_frame(
+    df: Any,
+    name: str = "log",
+    need_relevance: bool = True,
+    need_timestamp: bool = False,
+) -> Interactions:
+    """Validate a log and return its columns as numpy arrays.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or pyspark.sql.DataFrame
+        The log.  A Spark log's needed columns are brought to the driver as Arrow.
+    name : str
+        How the frame is called in error messages (the parameter name).
+    need_relevance : bool
+        Whether ``relevance`` must be present; when it is absent and not needed, ones are used.
+    need_timestamp : bool
+        Whether ``timestamp`` must be present.
+
+    Returns
+    -------
+    Interactions
+        New arrays; the frame itself is not modified.
+    """
+    require_frame(df, name)
+    required = [USER_COL, ITEM_COL]
+    if need_relevance:
+        required.append(RELEVANCE_COL)
+    if need_timestamp:
+        required.append(TIMESTAMP_COL)
+
+    if is_spark_frame(df):
+        check_spark_log(df, required, name)
+        columns = [c for c in (USER_COL, ITEM_COL, RELEVANCE_COL, TIMESTAMP_COL) if c in df.columns]
+        pdf = frame_to_arrow(df, columns).to_pandas()
+    else:
+        check_columns(list(df.columns), required, name)
+        pdf = df
+
+    users = _pandas_id_array(pdf[USER_COL], USER_COL, name)
+    items = _pandas_id_array(pdf[ITEM_COL], ITEM_COL, name)
+    _check_non_negative(users, USER_COL, name)
+    _check_non_negative(items, ITEM_COL, name)
+
+    if RELEVANCE_COL in pdf.columns:
+        relevance = _relevance_array(pdf[RELEVANCE_COL], name)
+    else:
+        relevance = np.ones(len(users), dtype=np.float64)
+
+    timestamp = None
+    if TIMESTAMP_COL in pdf.columns:
+        timestamp = timestamps_to_ns(pdf[TIMESTAMP_COL], name)
+
+    return Interactions(
+        users=users,
+        items=items,
+        relevance=relevance,
+        timestamp=timestamp,
+        user_dtype=_id_dtype(pdf[USER_COL]),
+        item_dtype=_id_dtype(pdf[ITEM_COL]),
+    )
+
+
+def _id_dtype(series: pd.Series) -> np.dtype:
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu" and dtype.itemsize <= 8:
+        return np.dtype(np.int32) if dtype.itemsize <= 4 and dtype.kind == "i" else np.dtype(
+            np.int64
+        )
+    return np.dtype(np.int64)

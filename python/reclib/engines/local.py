@@ -1,0 +1,69 @@
+"""The in-process engine: pandas in, pandas out, no JVM.
+
+It reads the inputs into numpy arrays, runs the model's shared block function (the same one
+Spark executors run) over all target users at once, and builds the output DataFrame.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from reclib.data.schema import ITEM_COL, RELEVANCE_COL, USER_COL, interactions_from_frame
+
+if TYPE_CHECKING:
+    from reclib.models.base import BlockResult, Recommender
+
+__all__ = ["predict", "predict_pairs", "result_frame"]
+
+
+def _history(log: Any) -> tuple[np.ndarray, np.ndarray]:
+    if log is None:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    interactions = interactions_from_frame(log, name="log", need_relevance=False)
+    return interactions.users, interactions.items
+
+
+def result_frame(model: "Recommender", result: "BlockResult") -> pd.DataFrame:
+    """``user_idx, item_idx, relevance`` with the id dtypes of the fit log."""
+    return pd.DataFrame(
+        {
+            USER_COL: result.users.astype(model._user_dtype),
+            ITEM_COL: result.items.astype(model._item_dtype),
+            RELEVANCE_COL: result.scores.astype(np.float64),
+        }
+    )
+
+
+def predict(
+    model: "Recommender",
+    log: Any,
+    k: int,
+    users: Any,
+    items: Any,
+    filter_seen_items: bool,
+) -> pd.DataFrame:
+    """Run the predict pipeline of :class:`~reclib.models.base.Recommender` in-process."""
+    from reclib.models.base import ids_argument
+
+    hist_users, hist_items = _history(log)
+    targets = ids_argument(users, "users", USER_COL)
+    if targets is None:
+        targets = np.unique(hist_users) if log is not None else model.fit_users
+    candidates = ids_argument(items, "items", ITEM_COL)
+
+    result = model._recommend_block(
+        targets, hist_users, hist_items, candidates, k, filter_seen_items
+    )
+    return result_frame(model, result)
+
+
+def predict_pairs(model: "Recommender", pairs: pd.DataFrame, log: Any) -> pd.DataFrame:
+    """Score the rows of ``pairs`` in-process."""
+    interactions = interactions_from_frame(pairs, name="pairs", need_relevance=False)
+    hist_users, hist_items = _history(log)
+    result = model._pairs_block(interactions.users, interactions.items, hist_users, hist_items)
+    return result_frame(model, result)
