@@ -1,0 +1,204 @@
+"""Bad and awkward input (issue 2's list), on both engines where it applies.
+
+Each case gives the right value or a clear error naming what was wrong; the user's frames are
+never modified in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from engines import assert_same_recs
+
+from reclib.exceptions import (
+    ColumnMissingError,
+    ColumnTypeError,
+    InvalidParameterError,
+    InvalidValueError,
+    ReclibError,
+)
+from reclib.models import KNN, PopRec, RandomRec, UserPopRec, Wilson
+
+
+@pytest.fixture()
+def log() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"user_idx": [0, 0, 1, 1, 2], "item_idx": [0, 1, 1, 2, 0], "relevance": [1.0, 2, 3, 4, 5]}
+    )
+
+
+def _spark_or_pandas(request, frame: pd.DataFrame):
+    if request.param == "spark":
+        spark = request.getfixturevalue("spark")
+        return spark.createDataFrame(frame)
+    return frame
+
+
+@pytest.fixture(params=["pandas", pytest.param("spark", marks=pytest.mark.spark)])
+def engine(request):
+    return request.param
+
+
+def as_engine(request, engine: str, frame: pd.DataFrame):
+    if engine == "spark":
+        return request.getfixturevalue("spark").createDataFrame(frame)
+    return frame
+
+
+def test_missing_column_named(request, engine: str, log: pd.DataFrame) -> None:
+    bad = as_engine(request, engine, log.rename(columns={"item_idx": "item"}))
+    with pytest.raises(ColumnMissingError, match=r"item_idx.*expected at least"):
+        KNN().fit(bad)
+    with pytest.raises(ColumnMissingError, match="relevance"):
+        PopRec(use_relevance=True).fit(as_engine(request, engine, log.drop(columns="relevance")))
+
+
+def test_string_relevance(request, engine: str, log: pd.DataFrame) -> None:
+    bad = as_engine(request, engine, log.assign(relevance=log["relevance"].astype(str)))
+    with pytest.raises(ColumnTypeError, match=r"`relevance`.*expected a numeric"):
+        PopRec(use_relevance=True).fit(bad)
+
+
+def test_float_ids(request, engine: str, log: pd.DataFrame) -> None:
+    bad = as_engine(request, engine, log.assign(user_idx=log["user_idx"] + 0.5))
+    with pytest.raises(ColumnTypeError, match=r"`user_idx`.*expected an integer"):
+        KNN().fit(bad)
+
+
+def test_nan_relevance(request, engine: str, log: pd.DataFrame) -> None:
+    bad = log.copy()
+    bad.loc[2, "relevance"] = np.nan
+    with pytest.raises(InvalidValueError, match=r"`relevance`.*1 NaN"):
+        KNN(use_relevance=True).fit(as_engine(request, engine, bad))
+
+
+def test_negative_relevance_is_used_as_given(log: pd.DataFrame) -> None:
+    negative = log.assign(relevance=[-1.0, 2, 3, 4, -5])
+    pop = PopRec(use_relevance=True).fit(negative).item_popularity
+    assert pop["relevance"].tolist() == pytest.approx([-6 / 3, 5 / 3, 4 / 3])
+    with pytest.raises(InvalidValueError, match="0 and 1"):
+        Wilson().fit(negative)
+    with pytest.raises(InvalidValueError, match=">= 0"):
+        RandomRec("relevance").fit(negative)
+
+
+def test_negative_ids(log: pd.DataFrame) -> None:
+    with pytest.raises(InvalidValueError, match=r"`item_idx`.*negative"):
+        KNN().fit(log.assign(item_idx=[0, -1, 1, 2, 0]))
+
+
+def test_duplicates_documented_handling() -> None:
+    dup = pd.DataFrame({"user_idx": [0, 0, 1], "item_idx": [5, 5, 6], "relevance": [1.0, 1, 0]})
+    # PopRec counts distinct users; with relevance, duplicates add up.
+    assert PopRec().fit(dup).item_popularity["relevance"].tolist() == [0.5, 0.5]
+    assert PopRec(True).fit(dup).item_popularity["relevance"].tolist() == [1.0, 0.0]
+    # Wilson: every row is a trial.
+    w = Wilson().fit(dup).item_popularity["relevance"].tolist()
+    assert w[0] > w[1]
+    # UserPopRec: shares of the summed relevance.
+    shares = UserPopRec().fit(dup.assign(relevance=[1.0, 1, 2])).predict(dup, 5)
+    assert shares["relevance"].tolist() == [1.0, 1.0]
+
+
+def test_ids_beyond_int32(request, engine: str) -> None:
+    big = 2**40
+    frame = pd.DataFrame(
+        {"user_idx": [big, big, big + 7, 3], "item_idx": [big * 2, 5, 5, big * 2],
+         "relevance": 1.0}
+    )
+    recs = KNN().fit(as_engine(request, engine, frame)).predict(as_engine(request, engine, frame), 3)
+    if engine == "spark":
+        recs = recs.toPandas()
+    got = sorted(zip(recs["user_idx"], recs["item_idx"]))
+    assert got == [(3, 5), (big + 7, big * 2)]
+    assert recs["user_idx"].dtype == np.int64
+
+
+def test_empty_log(request, engine: str, log: pd.DataFrame) -> None:
+    empty = log.iloc[:0]
+    with pytest.raises(InvalidValueError, match="empty"):
+        PopRec().fit(as_engine(request, engine, empty) if engine == "pandas" else
+                     request.getfixturevalue("spark").createDataFrame(empty, schema=
+                     "user_idx bigint, item_idx bigint, relevance double"))
+    model = PopRec().fit(log)
+    assert len(model.predict(empty, 3)) == 0  # no users in the predict log: no rows
+
+
+@pytest.mark.parametrize("k", [0, 2, 100])
+def test_k_values(log: pd.DataFrame, k: int) -> None:
+    recs = PopRec().fit(log).predict(log, k, filter_seen_items=False)
+    assert len(recs) == 3 * min(k, 3)
+
+
+@pytest.mark.parametrize("k", [-1, 1.5, "3", True])
+def test_bad_k(log: pd.DataFrame, k) -> None:
+    with pytest.raises(InvalidParameterError, match="`k`"):
+        PopRec().fit(log).predict(log, k)
+
+
+def test_unseen_users(log: pd.DataFrame) -> None:
+    assert set(PopRec().fit(log).predict(log, 2, users=[0, 42])["user_idx"]) == {0, 42}
+    # KNN scores from history: a user without history gets nothing.
+    assert set(KNN().fit(log).predict(log, 2, users=[0, 42])["user_idx"]) == {0}
+    assert set(UserPopRec().fit(log).predict(log, 2, users=[0, 42])["user_idx"]) == {0}
+
+
+def test_user_who_saw_everything(log: pd.DataFrame) -> None:
+    everything = pd.concat(
+        [log, pd.DataFrame({"user_idx": [9, 9, 9], "item_idx": [0, 1, 2], "relevance": 1.0})]
+    )
+    for model in (PopRec(), KNN(), RandomRec(seed=1)):
+        recs = model.fit(everything).predict(everything, 5)
+        assert 9 not in set(recs["user_idx"])
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04", "2020-01-05"]),
+        [1577836800, 1577923200, 1578009600, 1578096000, 1578182400],
+        ["2020-01-01", "2020-01-02", "2020-01-03 10:00", "2020-01-04", "2020-01-05"],
+    ],
+    ids=["datetime", "seconds", "strings"],
+)
+def test_timestamp_forms(log: pd.DataFrame, stamps) -> None:
+    expected = KNN().fit(log).predict(log, 2)
+    with_time = log.assign(timestamp=stamps)
+    pd.testing.assert_frame_equal(KNN().fit(with_time).predict(with_time, 2), expected)
+
+
+def test_unparseable_timestamp_strings(log: pd.DataFrame) -> None:
+    with pytest.raises(ColumnTypeError, match="timestamp"):
+        KNN().fit(log.assign(timestamp=["yesterday", "x", "y", "z", "w"]))
+
+
+def test_inputs_not_modified(log: pd.DataFrame) -> None:
+    frame = log.assign(timestamp=["2020-01-01"] * 5)
+    before = frame.copy(deep=True)
+    users = [0, 1]
+    for model in (PopRec(True), Wilson(), UserPopRec(), RandomRec(seed=2), KNN(use_relevance=True)):
+        fit_log = frame.assign(relevance=1.0) if isinstance(model, Wilson) else frame
+        model.fit(fit_log).predict(frame, 2, users=users)
+        model.predict_pairs(frame[["user_idx", "item_idx"]], frame)
+    pd.testing.assert_frame_equal(frame, before)
+    assert users == [0, 1]
+
+
+def test_not_a_dataframe() -> None:
+    with pytest.raises(ReclibError, match="`log` must be a pandas or Spark DataFrame"):
+        PopRec().fit([(0, 1, 1.0)])
+
+
+def test_bad_users_argument(log: pd.DataFrame) -> None:
+    with pytest.raises(InvalidParameterError, match="`users`"):
+        PopRec().fit(log).predict(log, 2, users=["a", "b"])
+
+
+@pytest.mark.spark
+def test_spark_predict_with_users_frame(spark, log: pd.DataFrame) -> None:
+    spark_log = spark.createDataFrame(log)
+    users = spark.createDataFrame(pd.DataFrame({"user_idx": [0, 42]}))
+    remote = PopRec().fit(spark_log).predict(spark_log, 2, users=users).toPandas()
+    local = PopRec().fit(log).predict(log, 2, users=[0, 42])
+    assert_same_recs(local, remote)

@@ -1,0 +1,89 @@
+"""The ``reclib`` command: the standard experiment and the batch ``recommend`` job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reclib.cli.main import main
+from reclib.experiment import run_experiment
+
+
+@pytest.fixture(scope="module")
+def pandas_table(data_dir) -> pd.DataFrame:
+    return run_experiment("ml-100k", data_dir=data_dir, engine="pandas", show_progress=False)
+
+
+def test_experiment_table(pandas_table: pd.DataFrame) -> None:
+    table = pandas_table
+    assert table["model"].tolist() == [
+        "PopRec", "Wilson", "RandomRec(uniform)", "RandomRec(popular_based)", "KNN"
+    ]
+    metrics = [c for c in table.columns if c.endswith("@10")]
+    assert len(metrics) == 7
+    assert ((table[metrics] >= 0) & (table[metrics] <= 1)).all().all()
+    ndcg = dict(zip(table["model"], table["NDCG@10"]))
+    # On MovieLens both popularity and item-KNN are far above a uniform random draw.
+    assert ndcg["PopRec"] > 5 * ndcg["RandomRec(uniform)"]
+    assert ndcg["KNN"] > 5 * ndcg["RandomRec(uniform)"]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_experiment_same_metrics_on_spark(spark, data_dir, pandas_table: pd.DataFrame) -> None:
+    spark_table = run_experiment(
+        "ml-100k", data_dir=data_dir, engine="spark", spark=spark, show_progress=False
+    )
+    metrics = [c for c in pandas_table.columns if c.endswith("@10")]
+    np.testing.assert_allclose(
+        spark_table[metrics].to_numpy(), pandas_table[metrics].to_numpy(), rtol=0, atol=1e-9
+    )
+
+
+def test_cli_experiment_writes_csv_and_png(data_dir, tmp_path: Path, capsys) -> None:
+    status = main(["experiment", "--dataset", "ml-100k", "--data-dir", str(data_dir),
+                   "--output-dir", str(tmp_path), "--no-progress"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "NDCG@10" in printed and "KNN" in printed
+    csv = pd.read_csv(tmp_path / "experiment-ml-100k-pandas.csv")
+    assert len(csv) == 5
+    png = (tmp_path / "experiment-ml-100k-pandas.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_cli_recommend_raw_ids(tmp_path: Path) -> None:
+    ratings = pd.DataFrame(
+        {
+            "user_id": ["ann", "ann", "bob", "bob", "cy", "cy", "cy"],
+            "item_id": [10**12, 7, 7, 3, 10**12, 3, 99],
+            "relevance": [5.0, 3, 4, 2, 1, 5, 4],
+        }
+    )
+    source, target = tmp_path / "ratings.parquet", tmp_path / "recs.parquet"
+    ratings.to_parquet(source)
+    status = main(["recommend", "--model", "knn", "--input", str(source), "--k", "2",
+                   "--output", str(target), "--params", '{"num_neighbours": 5}'])
+    assert status == 0
+    recs = pd.read_parquet(target)
+    assert recs.columns.tolist() == ["user_id", "item_id", "relevance", "rank"]
+    assert set(recs["user_id"]) <= {"ann", "bob", "cy"}
+    assert recs["item_id"].dtype == np.int64
+    seen = set(zip(ratings["user_id"], ratings["item_id"]))
+    assert not any((u, i) in seen for u, i in zip(recs["user_id"], recs["item_id"]))
+    assert (recs.groupby("user_id")["rank"].max() <= 2).all()
+
+
+def test_cli_reports_bad_input(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "ratings.csv"
+    pd.DataFrame({"u": [1], "i": [2]}).to_csv(source, index=False)
+    status = main(["recommend", "--model", "knn", "--input", str(source),
+                   "--output", str(tmp_path / "out.parquet")])
+    assert status == 2
+    assert "user_id" in capsys.readouterr().err
+    status = main(["recommend", "--model", "nope", "--input", str(source),
+                   "--output", str(tmp_path / "out.parquet")])
+    assert status == 2
