@@ -12,9 +12,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _default_data_dir() -> Path:
+    """``RECLIB_DATA``, else the project's ``shared/data`` beside the checkout."""
     env = os.environ.get("RECLIB_DATA")
     if env:
         return Path(env)
+    for candidate in (REPO.parent / "shared" / "data", Path("/work/shared/data")):
+        if (candidate / "ml-100k").is_dir():
+            return candidate
     return REPO.parent / "shared" / "data"
 
 
@@ -25,7 +29,12 @@ DATA_DIR = _default_data_dir()
 def data_dir() -> Path:
     """Directory holding ml-100k/, ml-1m/, ... (``RECLIB_DATA`` or ``../shared/data``)."""
     if not (DATA_DIR / "ml-100k" / "u.data").exists():
-        pytest.skip(f"real datasets not found under {DATA_DIR}; set RECLIB_DATA")
+        if os.environ.get("RECLIB_SKIP_REAL_DATA") == "1":
+            pytest.skip(f"real datasets not found under {DATA_DIR} (RECLIB_SKIP_REAL_DATA=1)")
+        pytest.fail(
+            f"real datasets not found under {DATA_DIR}: set RECLIB_DATA to the folder holding "
+            "ml-100k/, ml-1m/, ... (or RECLIB_SKIP_REAL_DATA=1 to skip these tests)"
+        )
     return DATA_DIR
 
 
