@@ -1,0 +1,83 @@
+//! A sparse accumulator: a dense `f64` buffer plus the list of slots touched so far.
+//!
+//! Used per thread by the sparse-times-sparse kernels (item co-occurrence, neighbourhood
+//! scoring): adding is O(1), and clearing costs only the touched slots, so one buffer of
+//! `n_items` serves every row a thread processes.
+
+/// Dense buffer with a touched list; see the module docs.
+pub(crate) struct SparseAccumulator {
+    values: Vec<f64>,
+    seen: Vec<bool>,
+    touched: Vec<i32>,
+}
+
+impl SparseAccumulator {
+    /// An accumulator over slots `0..n` (`n <= i32::MAX + 1`, guaranteed by the callers).
+    pub(crate) fn new(n: usize) -> Self {
+        SparseAccumulator {
+            values: vec![0.0; n],
+            seen: vec![false; n],
+            touched: Vec::new(),
+        }
+    }
+
+    /// Adds `v` to slot `j`. The first value of a slot is stored as is (not `0.0 + v`), so a
+    /// single `-0.0` stays `-0.0`; later values are added in call order.
+    #[inline]
+    pub(crate) fn add(&mut self, j: usize, v: f64) {
+        if self.seen[j] {
+            self.values[j] += v;
+        } else {
+            self.seen[j] = true;
+            self.values[j] = v;
+            self.touched.push(j as i32);
+        }
+    }
+
+    /// Slots touched since the last [`clear`](Self::clear), in first-touch order.
+    #[inline]
+    pub(crate) fn touched(&self) -> &[i32] {
+        &self.touched
+    }
+
+    /// Current value of slot `j` (meaningful only for touched slots).
+    #[inline]
+    pub(crate) fn value(&self, j: usize) -> f64 {
+        self.values[j]
+    }
+
+    /// Sorts the touched list ascending.
+    pub(crate) fn sort_touched(&mut self) {
+        self.touched.sort_unstable();
+    }
+
+    /// Forgets every touched slot.
+    pub(crate) fn clear(&mut self) {
+        for &j in &self.touched {
+            self.seen[j as usize] = false;
+        }
+        self.touched.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_in_order_and_clears() {
+        let mut a = SparseAccumulator::new(4);
+        a.add(2, 1.5);
+        a.add(0, -0.0);
+        a.add(2, 2.0);
+        assert_eq!(a.touched(), &[2, 0]);
+        assert_eq!(a.value(2), 3.5);
+        assert!(a.value(0).is_sign_negative()); // first value stored as is
+        a.sort_touched();
+        assert_eq!(a.touched(), &[0, 2]);
+        a.clear();
+        assert!(a.touched().is_empty());
+        a.add(2, 7.0); // not 3.5 + 7
+        assert_eq!(a.value(2), 7.0);
+    }
+}
