@@ -154,6 +154,10 @@ class Recommender(abc.ABC):
     can_predict_item_to_item: ClassVar[bool] = False
     #: Whether ``predict`` filters seen items unless told otherwise (UserPopRec: False).
     default_filter_seen_items: ClassVar[bool] = True
+    #: Default hyper-parameter search space of ``optimize`` (MODELS.md §3): parameter name to
+    #: ``{"type": "int" | "uniform" | "loguniform" | "loguniform_int" | "categorical",
+    #: "args": [low, high] or [choices...]}``.  None: the model has nothing to tune.
+    _search_space: ClassVar[dict[str, dict[str, Any]] | None] = None
 
     def __init__(self) -> None:
         self._user_ids: np.ndarray | None = None
@@ -187,6 +191,59 @@ class Recommender(abc.ABC):
 
     def _validate_params(self) -> None:
         """Raise :class:`InvalidParameterError` for out-of-range parameters (override)."""
+
+    def get_config(self) -> dict[str, Any]:
+        """The model's configuration as a JSON-safe dict: ``{"model": name, "params": {...}}``."""
+        return {"model": type(self).__name__, "params": self.get_params()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Recommender":
+        """Build an unfitted model from :meth:`get_config`'s output."""
+        if not isinstance(config, dict) or "params" not in config:
+            raise InvalidParameterError(
+                f"a model config must be a dict with a `params` entry, got {config!r}"
+            )
+        if config.get("model", cls.__name__) != cls.__name__:
+            raise InvalidParameterError(
+                f"config is for model {config.get('model')!r}, not {cls.__name__!r}"
+            )
+        unknown = sorted(set(config["params"]) - set(cls._param_names()))
+        if unknown:
+            raise InvalidParameterError(
+                f"{cls.__name__} has no parameter(s) {unknown}; expected some of "
+                f"{cls._param_names()}"
+            )
+        model = cls(**config["params"])
+        model._validate_params()
+        return model
+
+    def optimize(
+        self,
+        train: Any,
+        test: Any,
+        user_features: Any = None,
+        item_features: Any = None,
+        param_borders: dict[str, list[Any]] | None = None,
+        criterion: Any = None,
+        k: int = 10,
+        budget: int = 10,
+        new_study: bool = True,
+        storage: str | None = None,
+        seed: int | None = 0,
+    ) -> dict[str, Any] | None:
+        """Search hyper-parameters with optuna (TPE) and set the best ones on the model.
+
+        See :func:`reclib.tuning.optimize` for the parameters.  Returns the best parameters, or
+        None (with a warning) for a model without a search space.  The model is left
+        configured with them but not refitted.
+        """
+        from reclib.tuning import optimize
+
+        return optimize(
+            self, train, test, user_features=user_features, item_features=item_features,
+            param_borders=param_borders, criterion=criterion, k=k, budget=budget,
+            new_study=new_study, storage=storage, seed=seed,
+        )
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())

@@ -144,6 +144,11 @@ class KNN(NeighbourRec):
     1         1         0        0.5
     """
 
+    _search_space = {
+        "num_neighbours": {"type": "int", "args": [1, 100]},
+        "shrink": {"type": "int", "args": [0, 100]},
+    }
+
     def __init__(
         self, num_neighbours: int = 10, use_relevance: bool = False, shrink: float = 0.0
     ) -> None:

@@ -48,6 +48,10 @@ class RandomRec(Recommender):
 
     can_predict_cold_users = True
     can_predict_cold_items = True
+    _search_space = {
+        "distribution": {"type": "categorical", "args": ["popular_based", "relevance", "uniform"]},
+        "alpha": {"type": "uniform", "args": [-0.5, 100]},
+    }
 
     def __init__(
         self,
