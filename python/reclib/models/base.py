@@ -356,6 +356,11 @@ class Recommender(abc.ABC):
             ``self``, fitted.
         """
         self._validate_params()
+        # Limitation: a Spark log's id and relevance columns are gathered on the driver as
+        # Arrow (about 16 bytes a row) and the model is fitted there with the same kernels as
+        # the pandas engine, which is what makes the two engines' models identical; only
+        # predict is spread over the executors.  Models with a distributed Spark fit (ALS,
+        # Word2Vec) override `fit`.
         interactions = interactions_from_frame(
             log,
             name="log",
