@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from reclib._ids import dense_codes
 from reclib.data.schema import ITEM_COL, RELEVANCE_COL, USER_COL, interactions_from_frame
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def predict(
     hist_users, hist_items = _history(log)
     targets = ids_argument(users, "users", USER_COL)
     if targets is None:
-        targets = np.unique(hist_users) if log is not None else model.fit_users
+        targets = dense_codes(hist_users)[0] if log is not None else model.fit_users
     candidates = ids_argument(items, "items", ITEM_COL)
 
     result = model._recommend_block(

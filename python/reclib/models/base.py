@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from reclib._ids import dense_codes, positions
 from reclib._logging import get_logger
 from reclib._sparse import Csr
 from reclib.data.schema import ITEM_COL, USER_COL, Interactions, interactions_from_frame
@@ -230,6 +231,8 @@ class Recommender(abc.ABC):
         new_study: bool = True,
         storage: str | None = None,
         seed: int | None = 0,
+        study_name: str | None = None,
+        show_progress: bool = True,
     ) -> dict[str, Any] | None:
         """Search hyper-parameters with optuna (TPE) and set the best ones on the model.
 
@@ -242,7 +245,8 @@ class Recommender(abc.ABC):
         return optimize(
             self, train, test, user_features=user_features, item_features=item_features,
             param_borders=param_borders, criterion=criterion, k=k, budget=budget,
-            new_study=new_study, storage=storage, seed=seed,
+            new_study=new_study, storage=storage, seed=seed, study_name=study_name,
+            show_progress=show_progress,
         )
 
     def __repr__(self) -> str:
@@ -373,11 +377,11 @@ class Recommender(abc.ABC):
         return self
 
     def _fit_interactions(self, interactions: Interactions) -> None:
-        user_ids, users = np.unique(interactions.users, return_inverse=True)
-        item_ids, items = np.unique(interactions.items, return_inverse=True)
+        user_ids, users = dense_codes(interactions.users)
+        item_ids, items = dense_codes(interactions.items)
         dense = DenseLog(
-            users=users.astype(np.int32),
-            items=items.astype(np.int32),
+            users=users,
+            items=items,
             relevance=interactions.relevance,
             timestamp=interactions.timestamp,
             n_users=len(user_ids),
@@ -488,11 +492,9 @@ class Recommender(abc.ABC):
             user_pos = user_pos[user_pos >= 0]
 
         # The history of every target user, over fit items only (MODELS.md §2.3 step 3).
-        row = np.searchsorted(target_users, hist_users)
-        row_ok = row < len(target_users)
-        row_ok[row_ok] = target_users[row[row_ok]] == hist_users[row_ok]
+        row = positions(target_users, hist_users)
         col = self._positions(self.fit_items, hist_items)
-        keep = row_ok & (col >= 0)
+        keep = (row >= 0) & (col >= 0)
         history = Csr.from_coo(
             row[keep], col[keep], None, len(target_users), self.items_count, "count"
         )
@@ -541,13 +543,7 @@ class Recommender(abc.ABC):
     @staticmethod
     def _positions(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Position of each value in ``sorted_ids``, or -1 where absent."""
-        values = np.asarray(values, dtype=np.int64)
-        pos = np.searchsorted(sorted_ids, values)
-        pos_clipped = np.minimum(pos, max(len(sorted_ids) - 1, 0))
-        found = (pos < len(sorted_ids)) & (
-            sorted_ids[pos_clipped] == values if len(sorted_ids) else False
-        )
-        return np.where(found, pos, -1).astype(np.int64)
+        return positions(sorted_ids, values)
 
     @abc.abstractmethod
     def _predict_dense(self, block: PredictBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -622,16 +618,12 @@ class Recommender(abc.ABC):
             target_users = target_users[user_pos >= 0]
             user_pos = user_pos[user_pos >= 0]
         item_pos = self._positions(self.fit_items, pair_items)
-        row = np.searchsorted(target_users, pair_users)
-        row_ok = row < len(target_users)
-        row_ok[row_ok] = target_users[row[row_ok]] == pair_users[row_ok]
-        keep = row_ok & (item_pos >= 0)
+        row = positions(target_users, pair_users)
+        keep = (row >= 0) & (item_pos >= 0)
 
-        h_row = np.searchsorted(target_users, hist_users)
-        h_ok = h_row < len(target_users)
-        h_ok[h_ok] = target_users[h_row[h_ok]] == hist_users[h_ok]
+        h_row = positions(target_users, hist_users)
         h_col = self._positions(self.fit_items, hist_items)
-        h_keep = h_ok & (h_col >= 0)
+        h_keep = (h_row >= 0) & (h_col >= 0)
         history = Csr.from_coo(
             h_row[h_keep], h_col[h_keep], None, len(target_users), self.items_count, "count"
         )
