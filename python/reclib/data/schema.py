@@ -255,9 +255,8 @@ def interactions_from_frame(
 
 
 def _id_dtype(series: pd.Series) -> np.dtype:
+    """int32 when the column's ids are stored in 32 bits or fewer (signed), else int64."""
     dtype = series.dtype
-    if isinstance(dtype, np.dtype) and dtype.kind in "iu" and dtype.itemsize <= 8:
-        return np.dtype(np.int32) if dtype.itemsize <= 4 and dtype.kind == "i" else np.dtype(
-            np.int64
-        )
+    if isinstance(dtype, np.dtype) and dtype.kind == "i" and dtype.itemsize <= 4:
+        return np.dtype(np.int32)
     return np.dtype(np.int64)
