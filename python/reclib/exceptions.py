@@ -22,6 +22,8 @@ __all__ = [
     "DatasetError",
     "EngineError",
     "KernelError",
+    "ModelFileError",
+    "MissingDependencyError",
 ]
 
 
@@ -74,3 +76,11 @@ class EngineError(ReclibError, RuntimeError):
 
 class KernelError(ReclibError, RuntimeError):
     """The Rust core refused its input; raised by the bindings in ``reclib._core``."""
+
+
+class MissingDependencyError(ReclibError, ImportError):
+    """An optional dependency (for example PyTorch for the neural models) is not installed."""
+
+
+class ModelFileError(ReclibError, ValueError):
+    """A saved model directory cannot be read: missing, corrupt, tampered or from another version."""

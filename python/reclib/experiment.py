@@ -27,7 +27,14 @@ from reclib.metrics import MAP, MRR, NDCG, Coverage, HitRate, Precision, Recall,
 from reclib.models import KNN, PopRec, RandomRec, Recommender, Wilson
 from reclib.splitters import UserSplitter
 
-__all__ = ["ModelSpec", "default_models", "run_experiment", "write_report", "METRIC_COLUMNS"]
+__all__ = [
+    "ModelSpec",
+    "default_models",
+    "run_experiment",
+    "standard_split",
+    "write_report",
+    "METRIC_COLUMNS",
+]
 
 logger = get_logger(__name__)
 
@@ -80,6 +87,43 @@ def _materialise(recs: Any) -> Any:
     return recs
 
 
+def standard_split(
+    dataset: str = "ml-100k",
+    data_dir: str | Path | None = None,
+    engine: str = "pandas",
+    spark: Any = None,
+) -> tuple[Any, Any]:
+    """Steps 1–2 of the standard experiment: load, index and split a dataset.
+
+    Parameters
+    ----------
+    dataset, data_dir, engine, spark
+        As for :func:`run_experiment`.
+
+    Returns
+    -------
+    tuple
+        ``(train, test)`` as pandas DataFrames, or cached Spark DataFrames for ``"spark"``.
+    """
+    if engine not in ("pandas", "spark"):
+        raise InvalidParameterError(f"`engine` must be 'pandas' or 'spark', got {engine!r}")
+    raw = load_dataset(dataset, data_dir=data_dir)
+    log = Indexer(user_col="user_id", item_col="item_id").fit_transform(raw)
+    if engine == "spark":
+        if spark is None:
+            from reclib.engines.spark_session import local_session
+
+            spark = local_session()
+        log = spark.createDataFrame(log)
+
+    train, test = UserSplitter(
+        0.2, drop_cold_users=True, drop_cold_items=True
+    ).split(log)
+    if engine == "spark":
+        train, test = train.cache(), test.cache()
+    return train, test
+
+
 def run_experiment(
     dataset: str = "ml-100k",
     data_dir: str | Path | None = None,
@@ -119,20 +163,7 @@ def run_experiment(
         raise InvalidParameterError(f"`engine` must be 'pandas' or 'spark', got {engine!r}")
     models = default_models() if models is None else models
 
-    raw = load_dataset(dataset, data_dir=data_dir)
-    log = Indexer(user_col="user_id", item_col="item_id").fit_transform(raw)
-    if engine == "spark":
-        if spark is None:
-            from reclib.engines.spark_session import local_session
-
-            spark = local_session()
-        log = spark.createDataFrame(log)
-
-    train, test = UserSplitter(
-        0.2, drop_cold_users=True, drop_cold_items=True
-    ).split(log)
-    if engine == "spark":
-        train, test = train.cache(), test.cache()
+    train, test = standard_split(dataset, data_dir, engine, spark)
     test_users = test.select("user_idx").distinct() if engine == "spark" else (
         test["user_idx"].unique()
     )

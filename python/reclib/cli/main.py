@@ -3,6 +3,7 @@
 ``reclib experiment``  the standard experiment on a real dataset: table, CSV and PNG.
 ``reclib recommend``   batch recommendations for your own data: raw ids in, raw ids out.
 ``reclib download``    fetch a public dataset into the data directory.
+``reclib tune``        search a model's hyper-parameters on the standard split (optuna).
 """
 
 from __future__ import annotations
@@ -55,6 +56,28 @@ def _build_parser() -> argparse.ArgumentParser:
         "--keep-seen", action="store_true", help="do not remove the items a user already has"
     )
 
+    tune = commands.add_parser(
+        "tune", help="search a model's hyper-parameters on the standard split of a dataset"
+    )
+    tune.add_argument("--model", required=True, help="a model with a search space, e.g. knn")
+    tune.add_argument("--dataset", default="ml-100k")
+    _add_data_dir(tune)
+    tune.add_argument("--engine", choices=["pandas", "spark"], default="pandas")
+    tune.add_argument("--budget", type=int, default=20, help="number of trials (default 20)")
+    tune.add_argument("--k", type=int, default=10)
+    tune.add_argument(
+        "--params", default=None, help="parameters to keep fixed, as JSON, e.g. '{\"shrink\": 5}'"
+    )
+    tune.add_argument(
+        "--borders", default=None,
+        help='search ranges as JSON, e.g. \'{"num_neighbours": [5, 50]}\'',
+    )
+    tune.add_argument("--storage", default=None, help="optuna storage, e.g. sqlite:///tune.db")
+    tune.add_argument("--study-name", default=None)
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--output-dir", default="reclib-out", help="where the CSV and PNG go")
+    tune.add_argument("--no-progress", action="store_true")
+
     down = commands.add_parser("download", help="download a public dataset")
     down.add_argument("dataset")
     _add_data_dir(down)
@@ -99,6 +122,26 @@ def _recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    from reclib.tuning.command import run_tune
+
+    return run_tune(
+        model_name=args.model,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        engine=args.engine,
+        budget=args.budget,
+        k=args.k,
+        params=args.params,
+        borders=args.borders,
+        storage=args.storage,
+        study_name=args.study_name,
+        seed=args.seed,
+        output_dir=args.output_dir,
+        show_progress=not args.no_progress,
+    )
+
+
 def _download(args: argparse.Namespace) -> int:
     from reclib.data.datasets import download_dataset, resolve_data_dir
 
@@ -113,7 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         # The CLI is an application, so it may configure logging; the library never does.
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"experiment": _experiment, "recommend": _recommend, "download": _download}
+    handlers = {
+        "experiment": _experiment,
+        "recommend": _recommend,
+        "download": _download,
+        "tune": _tune,
+    }
     try:
         return handlers[args.command](args)
     except ReclibError as err:

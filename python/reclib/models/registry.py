@@ -6,12 +6,15 @@ import json
 from typing import Any
 
 from reclib.exceptions import InvalidParameterError
+from reclib.models.als import ALSWrap
 from reclib.models.base import Recommender
+from reclib.models.implicit_wrap import ImplicitWrap
 from reclib.models.knn import KNN
+from reclib.models.lightfm_wrap import LightFMWrap
 from reclib.models.popularity import PopRec, UserPopRec, Wilson
 from reclib.models.random_rec import RandomRec
 
-__all__ = ["MODELS", "make_model"]
+__all__ = ["MODELS", "make_model", "model_classes"]
 
 #: Short names accepted by ``reclib recommend --model`` and ``reclib experiment --models``.
 MODELS: dict[str, type[Recommender]] = {
@@ -20,6 +23,9 @@ MODELS: dict[str, type[Recommender]] = {
     "wilson": Wilson,
     "random": RandomRec,
     "knn": KNN,
+    "als": ALSWrap,
+    "implicit": ImplicitWrap,
+    "lightfm": LightFMWrap,
 }
 
 
@@ -47,3 +53,12 @@ def make_model(name: str, params: str | dict[str, Any] | None = None) -> Recomme
     model = cls(**params)
     model._validate_params()
     return model
+
+
+def model_classes() -> dict[str, type[Recommender]]:
+    """The registered model classes by class name (``"KNN"``): what ``reclib.load`` may build.
+
+    A saved model names its class by this short name; ``reclib.load`` instantiates only a class
+    of this table and never imports a module path read from a file.
+    """
+    return {cls.__name__: cls for cls in MODELS.values()}
