@@ -20,12 +20,14 @@ if TYPE_CHECKING:
 __all__ = ["predict", "predict_pairs", "result_frame"]
 
 
-def _history(log: Any) -> tuple[np.ndarray, np.ndarray]:
+def _history(log: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(users, items, relevance)`` of the predict log's rows (relevance: None without one)."""
     if log is None:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
+        return empty, empty, None
     interactions = interactions_from_frame(log, name="log", need_relevance=False)
-    return interactions.users, interactions.items
+    relevance = interactions.relevance if RELEVANCE_COL in log.columns else None
+    return interactions.users, interactions.items, relevance
 
 
 def result_frame(model: "Recommender", result: "BlockResult") -> pd.DataFrame:
@@ -50,14 +52,15 @@ def predict(
     """Run the predict pipeline of :class:`~reclib.models.base.Recommender` in-process."""
     from reclib.models.base import ids_argument
 
-    hist_users, hist_items = _history(log)
+    hist_users, hist_items, hist_relevance = _history(log)
     targets = ids_argument(users, "users", USER_COL)
     if targets is None:
         targets = dense_codes(hist_users)[0] if log is not None else model.fit_users
     candidates = ids_argument(items, "items", ITEM_COL)
 
     result = model._recommend_block(
-        targets, hist_users, hist_items, candidates, k, filter_seen_items
+        targets, hist_users, hist_items, candidates, k, filter_seen_items,
+        hist_relevance if model.uses_history_relevance else None,
     )
     return result_frame(model, result)
 
@@ -65,6 +68,9 @@ def predict(
 def predict_pairs(model: "Recommender", pairs: pd.DataFrame, log: Any) -> pd.DataFrame:
     """Score the rows of ``pairs`` in-process."""
     interactions = interactions_from_frame(pairs, name="pairs", need_relevance=False)
-    hist_users, hist_items = _history(log)
-    result = model._pairs_block(interactions.users, interactions.items, hist_users, hist_items)
+    hist_users, hist_items, hist_relevance = _history(log)
+    result = model._pairs_block(
+        interactions.users, interactions.items, hist_users, hist_items,
+        hist_relevance if model.uses_history_relevance else None,
+    )
     return result_frame(model, result)

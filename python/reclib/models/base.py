@@ -91,6 +91,10 @@ class PredictBlock:
         Raw ids of candidate items unseen in fit (only for models that can score them).
     k : int
         Number of items wanted per user.
+    history_relevance : Csr, optional
+        Like ``history`` with the sum of the rows' ``relevance`` instead of their number; set
+        only for models that ask for it (``uses_history_relevance``) and when the predict log
+        has a ``relevance`` column.
     """
 
     users: np.ndarray
@@ -100,6 +104,7 @@ class PredictBlock:
     candidates: np.ndarray | None
     cold_items: np.ndarray
     k: int
+    history_relevance: Csr | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,9 @@ class Recommender(abc.ABC):
     can_predict_item_to_item: ClassVar[bool] = False
     #: Whether ``predict`` filters seen items unless told otherwise (UserPopRec: False).
     default_filter_seen_items: ClassVar[bool] = True
+    #: Whether the predict log's ``relevance`` reaches ``PredictBlock.history_relevance``
+    #: (ImplicitWrap's item-item models weight the history by it).  Engines read it only then.
+    uses_history_relevance: ClassVar[bool] = False
     #: Default hyper-parameter search space of ``optimize`` (MODELS.md §3): parameter name to
     #: ``{"type": "int" | "uniform" | "loguniform" | "loguniform_int" | "categorical",
     #: "args": [low, high] or [choices...]}``.  None: the model has nothing to tune.
@@ -465,6 +473,7 @@ class Recommender(abc.ABC):
         candidates: np.ndarray | None,
         k: int,
         filter_seen_items: bool,
+        hist_relevance: np.ndarray | None = None,
     ) -> BlockResult:
         """Steps 3–5 of the pipeline for one block of users (both engines call this).
 
@@ -480,6 +489,8 @@ class Recommender(abc.ABC):
             Items per user.
         filter_seen_items : bool
             Whether each user's history items are removed.
+        hist_relevance : numpy.ndarray of float64, optional
+            The relevance of each history row, for models with ``uses_history_relevance``.
         """
         target_users = np.unique(target_users)
         user_pos = self._positions(self.fit_users, target_users)
@@ -498,6 +509,12 @@ class Recommender(abc.ABC):
         history = Csr.from_coo(
             row[keep], col[keep], None, len(target_users), self.items_count, "count"
         )
+        history_relevance = None
+        if hist_relevance is not None and self.uses_history_relevance:
+            history_relevance = Csr.from_coo(
+                row[keep], col[keep], np.asarray(hist_relevance)[keep], len(target_users),
+                self.items_count, "sum",
+            )
 
         mask = None
         cold_items = np.zeros(0, dtype=np.int64)
@@ -520,6 +537,7 @@ class Recommender(abc.ABC):
             candidates=mask,
             cold_items=cold_items,
             k=k,
+            history_relevance=history_relevance,
         )
         rows, cols, scores = self._predict_dense(block)
         return BlockResult(
@@ -594,13 +612,16 @@ class Recommender(abc.ABC):
         pair_items: np.ndarray,
         hist_users: np.ndarray,
         hist_items: np.ndarray,
+        hist_relevance: np.ndarray | None = None,
     ) -> BlockResult:
         """Score the pairs of one block (both engines call this)."""
         pair_users = np.asarray(pair_users, dtype=np.int64)
         pair_items = np.asarray(pair_items, dtype=np.int64)
         if self._has_native_pairs():
             return self._pairs_native(pair_users, pair_items, hist_users, hist_items)
-        return self._pairs_fallback(pair_users, pair_items, hist_users, hist_items)
+        return self._pairs_fallback(
+            pair_users, pair_items, hist_users, hist_items, hist_relevance
+        )
 
     def _has_native_pairs(self) -> bool:
         return type(self)._score_pairs_dense is not Recommender._score_pairs_dense
@@ -641,6 +662,7 @@ class Recommender(abc.ABC):
         pair_items: np.ndarray,
         hist_users: np.ndarray,
         hist_items: np.ndarray,
+        hist_relevance: np.ndarray | None = None,
     ) -> BlockResult:
         """Predict for the pairs' users over the pairs' items, then keep the asked pairs."""
         logger.warning(
@@ -650,7 +672,8 @@ class Recommender(abc.ABC):
         )
         items = np.unique(pair_items)
         result = self._recommend_block(
-            np.unique(pair_users), hist_users, hist_items, items, len(items), False
+            np.unique(pair_users), hist_users, hist_items, items, len(items), False,
+            hist_relevance,
         )
         wanted = pd.MultiIndex.from_arrays([pair_users, pair_items])
         got = pd.MultiIndex.from_arrays([result.users, result.items])
