@@ -48,7 +48,7 @@ def _import_optuna() -> Any:
     except ImportError as err:  # pragma: no cover - optuna is a test dependency
         raise MissingDependencyError(
             "reclib's `optimize` needs optuna, which is not installed; install it with "
-            "`pip install optuna` (or `pip install reclib[tune]`)"
+            "`pip install optuna`"
         ) from err
     return optuna
 
