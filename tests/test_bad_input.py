@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from engines import assert_same_recs
 
+from reclib.data.schema import timestamps_to_ns
 from reclib.exceptions import (
     ColumnMissingError,
     ColumnTypeError,
@@ -169,8 +170,19 @@ def test_timestamp_forms(log: pd.DataFrame, stamps) -> None:
 
 
 def test_unparseable_timestamp_strings(log: pd.DataFrame) -> None:
+    bad = log.assign(timestamp=["yesterday", "x", "y", "z", "w"])
+    # KNN does not use time, so the column is not read and cannot fail its fit...
+    pd.testing.assert_frame_equal(KNN().fit(bad).predict(log, 2), KNN().fit(log).predict(log, 2))
+    # ...while reading it (as models and splitters that order by time do) names the column.
     with pytest.raises(ColumnTypeError, match="timestamp"):
-        KNN().fit(log.assign(timestamp=["yesterday", "x", "y", "z", "w"]))
+        timestamps_to_ns(bad["timestamp"])
+
+
+@pytest.mark.parametrize("scale", [1, 1_000, 1_000_000, 1_000_000_000], ids=["s", "ms", "us", "ns"])
+def test_integer_timestamps_in_any_unit(scale: int) -> None:
+    seconds = np.array([1577836800, 1577923200, 946684800], dtype=np.int64)
+    got = timestamps_to_ns(pd.Series(seconds * scale))
+    np.testing.assert_array_equal(got, seconds * 1_000_000_000)
 
 
 def test_inputs_not_modified(log: pd.DataFrame) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "interactions_from_frame",
     "frame_to_arrow",
     "timestamps_to_ns",
+    "integer_time_unit",
 ]
 
 USER_COL = "user_idx"
@@ -135,10 +136,26 @@ def _relevance_array(series: pd.Series, name: str) -> np.ndarray:
     return values
 
 
+def integer_time_unit(values: np.ndarray) -> str:
+    """The unit of integer epoch timestamps, told by their magnitude (``"s"`` to ``"ns"``).
+
+    Dates between 1973 and 5138 in seconds are below 1e11; the same dates in milliseconds,
+    microseconds and nanoseconds are 1e3, 1e6 and 1e9 times larger, so each unit has its own
+    band.  A log in seconds before 1973 is still read as seconds (its values are small too).
+    """
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    largest = float(np.abs(finite).max()) if len(finite) else 0.0
+    for unit, bound in (("s", 1e11), ("ms", 1e14), ("us", 1e17)):
+        if largest < bound:
+            return unit
+    return "ns"
+
+
 def timestamps_to_ns(series: pd.Series, name: str = "log") -> np.ndarray:
     """Convert a timestamp column to int64 nanoseconds since the epoch (UTC).
 
-    Accepts datetimes (naive ones are read as UTC), integer or float unix **seconds**, and
+    Accepts datetimes (naive ones are read as UTC), integer or float unix times (seconds,
+    milliseconds, microseconds or nanoseconds, told apart by :func:`integer_time_unit`), and
     strings that :func:`pandas.to_datetime` parses.  Missing values become the smallest int64
     (they sort first).  The input series is not modified.
     """
@@ -146,19 +163,20 @@ def timestamps_to_ns(series: pd.Series, name: str = "log") -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(dtype):
         stamps = pd.to_datetime(series, utc=True)
     elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-        stamps = pd.to_datetime(series, unit="s", utc=True)
+        unit = integer_time_unit(series.to_numpy(dtype=np.float64, na_value=np.nan))
+        stamps = pd.to_datetime(series, unit=unit, utc=True)
     elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         try:
             stamps = pd.to_datetime(series, utc=True, format="mixed")
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, OverflowError) as err:
             raise ColumnTypeError(
                 f"column `{TIMESTAMP_COL}` of `{name}` holds strings that are not dates ({err}); "
-                "expected datetimes, unix seconds or date strings"
+                "expected datetimes, unix times or date strings"
             ) from None
     else:
         raise ColumnTypeError(
             f"column `{TIMESTAMP_COL}` of `{name}` has dtype {dtype}; expected datetimes, "
-            "integer unix seconds or date strings"
+            "integer unix times or date strings"
         )
     return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
 
@@ -206,9 +224,10 @@ def interactions_from_frame(
     name : str
         How the frame is called in error messages (the parameter name).
     need_relevance : bool
-        Whether ``relevance`` must be present; when it is absent and not needed, ones are used.
+        Whether ``relevance`` is read (it must then be present); otherwise ones are used and
+        the column, if any, is ignored.
     need_timestamp : bool
-        Whether ``timestamp`` must be present.
+        Whether ``timestamp`` is read (it must then be present); otherwise it is ignored.
 
     Returns
     -------
@@ -224,8 +243,7 @@ def interactions_from_frame(
 
     if is_spark_frame(df):
         check_spark_log(df, required, name)
-        columns = [c for c in (USER_COL, ITEM_COL, RELEVANCE_COL, TIMESTAMP_COL) if c in df.columns]
-        pdf = frame_to_arrow(df, columns).to_pandas()
+        pdf = _spark_columns(df, required, name)
     else:
         check_columns(list(df.columns), required, name)
         pdf = df
@@ -235,14 +253,12 @@ def interactions_from_frame(
     _check_non_negative(users, USER_COL, name)
     _check_non_negative(items, ITEM_COL, name)
 
-    if RELEVANCE_COL in pdf.columns:
+    # Columns a model does not use are not read, so they cannot fail its fit.
+    if need_relevance:
         relevance = _relevance_array(pdf[RELEVANCE_COL], name)
     else:
         relevance = np.ones(len(users), dtype=np.float64)
-
-    timestamp = None
-    if TIMESTAMP_COL in pdf.columns:
-        timestamp = timestamps_to_ns(pdf[TIMESTAMP_COL], name)
+    timestamp = timestamps_to_ns(pdf[TIMESTAMP_COL], name) if need_timestamp else None
 
     return Interactions(
         users=users,
@@ -252,6 +268,26 @@ def interactions_from_frame(
         user_dtype=_id_dtype(pdf[USER_COL]),
         item_dtype=_id_dtype(pdf[ITEM_COL]),
     )
+
+
+def _spark_columns(df: Any, required: Sequence[str], name: str) -> pd.DataFrame:
+    """The ``required`` columns of a Spark log on the driver, with nulls in ids refused."""
+    from pyspark.sql import functions as sf
+
+    types = _spark_types(df)
+    selected = [
+        sf.col(c).cast("double").alias(c) if types[c] == "DecimalType" else sf.col(c)
+        for c in required
+    ]
+    table = df.select(*selected).toArrow()
+    for column in (USER_COL, ITEM_COL):
+        nulls = table.column(column).null_count
+        if nulls:
+            raise InvalidValueError(
+                f"column `{column}` of `{name}` has {nulls} null id(s); expected an id on "
+                "every row"
+            )
+    return table.to_pandas()
 
 
 def _id_dtype(series: pd.Series) -> np.dtype:

@@ -20,22 +20,32 @@ if TYPE_CHECKING:
 __all__ = ["predict", "predict_pairs", "result_frame"]
 
 
-def _history(log: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(users, items, relevance)`` of the predict log's rows (relevance: None without one)."""
+def _history(log: Any, with_relevance: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(users, items, relevance)`` of the predict log's rows.
+
+    Relevance is read only when asked for and present; otherwise it is None.
+    """
     if log is None:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, None
-    interactions = interactions_from_frame(log, name="log", need_relevance=False)
-    relevance = interactions.relevance if RELEVANCE_COL in log.columns else None
-    return interactions.users, interactions.items, relevance
+    read = with_relevance and RELEVANCE_COL in log.columns
+    interactions = interactions_from_frame(log, name="log", need_relevance=read)
+    return interactions.users, interactions.items, interactions.relevance if read else None
+
+
+def _id_dtype(values: np.ndarray, fit_dtype: np.dtype) -> np.dtype:
+    """The fit log's id dtype, widened to int64 when an output id does not fit it."""
+    if np.dtype(fit_dtype) == np.int32 and len(values) and values.max() > np.iinfo(np.int32).max:
+        return np.dtype(np.int64)
+    return np.dtype(fit_dtype)
 
 
 def result_frame(model: "Recommender", result: "BlockResult") -> pd.DataFrame:
-    """``user_idx, item_idx, relevance`` with the id dtypes of the fit log."""
+    """``user_idx, item_idx, relevance`` with the id dtypes of the fit log (widened if needed)."""
     return pd.DataFrame(
         {
-            USER_COL: result.users.astype(model._user_dtype),
-            ITEM_COL: result.items.astype(model._item_dtype),
+            USER_COL: result.users.astype(_id_dtype(result.users, model._user_dtype)),
+            ITEM_COL: result.items.astype(_id_dtype(result.items, model._item_dtype)),
             RELEVANCE_COL: result.scores.astype(np.float64),
         }
     )
@@ -52,7 +62,7 @@ def predict(
     """Run the predict pipeline of :class:`~reclib.models.base.Recommender` in-process."""
     from reclib.models.base import ids_argument
 
-    hist_users, hist_items, hist_relevance = _history(log)
+    hist_users, hist_items, hist_relevance = _history(log, model.uses_history_relevance)
     targets = ids_argument(users, "users", USER_COL)
     if targets is None:
         targets = dense_codes(hist_users)[0] if log is not None else model.fit_users
@@ -68,7 +78,7 @@ def predict(
 def predict_pairs(model: "Recommender", pairs: pd.DataFrame, log: Any) -> pd.DataFrame:
     """Score the rows of ``pairs`` in-process."""
     interactions = interactions_from_frame(pairs, name="pairs", need_relevance=False)
-    hist_users, hist_items, hist_relevance = _history(log)
+    hist_users, hist_items, hist_relevance = _history(log, model.uses_history_relevance)
     result = model._pairs_block(
         interactions.users, interactions.items, hist_users, hist_items,
         hist_relevance if model.uses_history_relevance else None,

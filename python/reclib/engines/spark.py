@@ -3,9 +3,9 @@
 How a fitted model predicts on Spark (``SPARK.md`` has the measurements behind each choice):
 
 1. The model's fitted state (``Recommender.export_state``) is written once per call as ``.npy``
-   files plus a JSON manifest into a temporary directory, which ``SparkContext.addFile`` ships to
-   every executor.  Executors open the arrays with ``mmap`` (shared between Python workers of a
-   node) and rebuild the model once per worker process.
+   files plus a JSON manifest, which ``SparkContext.addFile`` ships file by file (a directory
+   is refused outside local mode) to every executor.  Executors open the arrays with ``mmap``
+   (shared between Python workers of a node) and rebuild the model once per worker process.
 2. The target users and their history rows become one DataFrame of ``(user_idx, item_idx)``
    rows (``item_idx`` null for a target-user marker), repartitioned by ``user_idx`` so that each
    user's rows meet in one task.
@@ -20,6 +20,7 @@ import atexit
 import functools
 import importlib
 import json
+import os
 import shutil
 import tempfile
 import uuid
@@ -31,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from reclib._logging import get_logger
+from reclib._threads import configure_executor_threads
 from reclib.data.schema import (
     ITEM_COL,
     RELEVANCE_COL,
@@ -51,6 +53,13 @@ logger = get_logger(__name__)
 
 _SHIP_ROOT: Path | None = None
 _EXECUTOR_MODELS: dict[str, "Recommender"] = {}
+
+#: Test hook (not an API): when the driver sets this Spark local property to a file path with
+#: ``sparkContext.setLocalProperty``, the first Python worker that finds the file there in the
+#: middle of a predict task, after part of its output went out, deletes it and exits at once,
+#: as a crashed worker would.  Spark then retries the task; the cluster tests use it to check
+#: that the retried job loses and duplicates no rows.  Deleting first makes it fire once.
+_FAULT_MARKER = "reclib.test.faultMarker"
 
 
 def session_of(*frames: Any) -> Any:
@@ -86,19 +95,24 @@ def _ship_root() -> Path:
 def ship_model(
     model: "Recommender", session: Any, extra: dict[str, np.ndarray] | None = None
 ) -> str:
-    """Write the model's state to a fresh directory and ``addFile`` it; return its name.
+    """Write the model's state as files and ``addFile`` each of them; return the state's name.
 
-    ``extra`` arrays (for example the candidate items of one call) travel in the same
-    directory under ``extra.<name>``.
+    ``extra`` arrays (for example the candidate items of one call) travel beside the state
+    under ``extra.<name>``.  Every file is added on its own: Spark refuses to add a directory
+    outside local mode (``UNSUPPORTED_ADD_FILE.LOCAL_DIRECTORY``), and as ``SparkFiles`` is one
+    flat namespace, each file name starts with the state's unique name.
     """
     meta, arrays = model.export_state()
+    arrays = {**arrays, **{f"extra.{k}": v for k, v in (extra or {}).items()}}
     name = f"reclib-model-{uuid.uuid4().hex}"
     directory = _ship_root() / name
     directory.mkdir()
-    for key, array in {**arrays, **{f"extra.{k}": v for k, v in (extra or {}).items()}}.items():
-        np.save(directory / f"{key}.npy", np.ascontiguousarray(array), allow_pickle=False)
-    (directory / "meta.json").write_text(json.dumps(meta))
-    session.sparkContext.addFile(str(directory), recursive=True)
+    for key, array in arrays.items():
+        np.save(directory / f"{name}.{key}.npy", np.ascontiguousarray(array), allow_pickle=False)
+    manifest = {"meta": meta, "arrays": sorted(arrays)}
+    (directory / f"{name}.json").write_text(json.dumps(manifest))
+    for path in sorted(directory.iterdir()):
+        session.sparkContext.addFile(str(path))
     return name
 
 
@@ -106,14 +120,14 @@ def _load_shipped(name: str) -> tuple["Recommender", dict[str, np.ndarray]]:
     """On an executor: the shipped model (cached per worker process) and its extra arrays."""
     from pyspark import SparkFiles
 
-    root = Path(SparkFiles.get(name))
+    manifest = json.loads(Path(SparkFiles.get(f"{name}.json")).read_text())
     arrays = {
-        path.stem: np.load(path, mmap_mode="r", allow_pickle=False)
-        for path in root.glob("*.npy")
+        key: np.load(SparkFiles.get(f"{name}.{key}.npy"), mmap_mode="r", allow_pickle=False)
+        for key in manifest["arrays"]
     }
     extra = {k.removeprefix("extra."): v for k, v in arrays.items() if k.startswith("extra.")}
     if name not in _EXECUTOR_MODELS:
-        meta = json.loads((root / "meta.json").read_text())
+        meta = manifest["meta"]
         module_name, _, class_name = meta["class"].rpartition(".")
         cls = getattr(importlib.import_module(module_name), class_name)
         state = {k: v for k, v in arrays.items() if not k.startswith("extra.")}
@@ -137,6 +151,21 @@ def _partition_rows(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
     return table if table.num_rows else None
 
 
+def _fault_point() -> None:
+    """Exit this Python worker once if the test hook :data:`_FAULT_MARKER` asks for it."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    marker = context.getLocalProperty(_FAULT_MARKER) if context is not None else None
+    if not marker:
+        return
+    try:
+        os.remove(marker)
+    except FileNotFoundError:
+        return
+    os._exit(1)
+
+
 def _predict_partition(
     batches: Iterator[pa.RecordBatch],
     name: str,
@@ -149,6 +178,7 @@ def _predict_partition(
     table = _partition_rows(batches)
     if table is None:
         return
+    configure_executor_threads()
     model, extra = _load_shipped(name)
     users = table.column(USER_COL).to_numpy(zero_copy_only=False).astype(np.int64)
     items_col = table.column(ITEM_COL)
@@ -163,9 +193,17 @@ def _predict_partition(
         candidates,
         k,
         filter_seen_items,
+        _history_relevance(table, is_history),
     )
     if len(result.users):
-        yield _result_batch(result, schema)
+        # Two batches with the fault point between them: a worker that dies there has
+        # already yielded rows, which Spark must drop when it retries the task.
+        batch = _result_batch(result, schema)
+        half = batch.num_rows // 2
+        if half:
+            yield batch.slice(0, half)
+        _fault_point()
+        yield batch.slice(half)
 
 
 def _pairs_partition(
@@ -175,23 +213,77 @@ def _pairs_partition(
     table = _partition_rows(batches)
     if table is None:
         return
+    configure_executor_threads()
     model, _ = _load_shipped(name)
     users = table.column(USER_COL).to_numpy(zero_copy_only=False).astype(np.int64)
     items = table.column(ITEM_COL).to_numpy(zero_copy_only=False).astype(np.int64)
     is_pair = table.column("_is_pair").to_numpy(zero_copy_only=False).astype(bool)
     result = model._pairs_block(
-        users[is_pair], items[is_pair], users[~is_pair], items[~is_pair]
+        users[is_pair], items[is_pair], users[~is_pair], items[~is_pair],
+        _history_relevance(table, ~is_pair),
     )
     if len(result.users):
         yield _result_batch(result, schema)
 
 
-def _output_schema(model: "Recommender") -> tuple[pa.Schema, str]:
-    user_type, item_type = _spark_type(model._user_dtype), _spark_type(model._item_dtype)
+def _history_relevance(table: pa.Table, is_history: np.ndarray) -> np.ndarray | None:
+    """The history rows' relevance, when the rows carry it (``uses_history_relevance``)."""
+    if RELEVANCE_COL not in table.column_names:
+        return None
+    column = table.column(RELEVANCE_COL).fill_null(0.0)
+    return column.to_numpy(zero_copy_only=False).astype(np.float64)[is_history]
+
+
+def _relevance_column(model: "Recommender", log: Any, marker: bool) -> list[Any]:
+    """``[relevance]`` to add to the rows when the model reads the history's relevance.
+
+    ``marker`` rows (target users, pairs) get null; history rows get the log's relevance.
+    """
+    from pyspark.sql import functions as sf
+
+    if not model.uses_history_relevance or log is None or RELEVANCE_COL not in log.columns:
+        return []
+    value = sf.lit(None) if marker else sf.col(RELEVANCE_COL)
+    return [value.cast("double").alias(RELEVANCE_COL)]
+
+
+_INT32_MAX = np.iinfo(np.int32).max
+_NARROW_SPARK_INTS = {"ByteType", "ShortType", "IntegerType"}
+
+
+def _narrow(fit_dtype: np.dtype, sources: list[Any]) -> bool:
+    """Whether output ids fit Spark ``int``: the fit ids did and so does every other source.
+
+    A source is a Spark column type name (``"IntegerType"``, ...) or an array of raw ids.
+    Ids that cannot fit int32 widen the output to ``bigint`` instead of wrapping around.
+    """
+    if np.dtype(fit_dtype) != np.int32:
+        return False
+    for source in sources:
+        if isinstance(source, str):
+            if source not in _NARROW_SPARK_INTS:
+                return False
+        elif source is not None and len(source) and int(np.max(source)) > _INT32_MAX:
+            return False
+    return True
+
+
+def _column_type(frame: Any, column: str) -> str | None:
+    if not is_spark_frame(frame):
+        return None
+    field = frame.schema[column]
+    return type(field.dataType).__name__
+
+
+def _output_schema(narrow_users: bool, narrow_items: bool) -> tuple[pa.Schema, str]:
+    """Arrow schema and Spark DDL of a recommendation frame."""
+    user_type, item_type = ("int" if narrow_users else "bigint"), (
+        "int" if narrow_items else "bigint"
+    )
     arrow = pa.schema(
         [
-            (USER_COL, pa.int32() if user_type == "int" else pa.int64()),
-            (ITEM_COL, pa.int32() if item_type == "int" else pa.int64()),
+            (USER_COL, pa.int32() if narrow_users else pa.int64()),
+            (ITEM_COL, pa.int32() if narrow_items else pa.int64()),
             (RELEVANCE_COL, pa.float64()),
         ]
     )
@@ -241,20 +333,31 @@ def predict(
         check_spark_log(log, [USER_COL, ITEM_COL], "log")
 
     targets = _target_users(model, session, log, users)
-    rows = targets.select(USER_COL, sf.lit(None).cast("bigint").alias(ITEM_COL))
+    rows = targets.select(
+        USER_COL,
+        sf.lit(None).cast("bigint").alias(ITEM_COL),
+        *_relevance_column(model, log, marker=True),
+    )
     if log is not None:
         history = log.select(
             sf.col(USER_COL).cast("bigint").alias(USER_COL),
             sf.col(ITEM_COL).cast("bigint").alias(ITEM_COL),
+            *_relevance_column(model, log, marker=False),
         )
         if users is not None:
             history = history.join(targets, on=USER_COL, how="left_semi")
         rows = rows.unionByName(history)
 
     candidates = ids_argument(items, "items", ITEM_COL)
+    user_ids = None if is_spark_frame(users) else ids_argument(users, "users", USER_COL)
+    narrow_users = _narrow(model._user_dtype, [
+        _column_type(users, USER_COL) if is_spark_frame(users) else user_ids,
+        _column_type(log, USER_COL) if users is None and log is not None else None,
+    ])
+    narrow_items = _narrow(model._item_dtype, [candidates])
     extra = {"candidates": candidates} if candidates is not None else None
     name = ship_model(model, session, extra)
-    arrow_schema, ddl = _output_schema(model)
+    arrow_schema, ddl = _output_schema(narrow_users, narrow_items)
     kernel = functools.partial(
         _predict_partition,
         name=name,
@@ -274,24 +377,29 @@ def predict_pairs(model: "Recommender", pairs: Any, log: Any) -> Any:
     if not is_spark_frame(pairs):
         pairs = session.createDataFrame(pairs)
     check_spark_log(pairs, [USER_COL, ITEM_COL], "pairs")
+    if log is not None and not is_spark_frame(log):
+        log = session.createDataFrame(log)
     rows = pairs.select(
         sf.col(USER_COL).cast("bigint").alias(USER_COL),
         sf.col(ITEM_COL).cast("bigint").alias(ITEM_COL),
         sf.lit(True).alias("_is_pair"),
+        *_relevance_column(model, log, marker=True),
     )
     if log is not None:
-        if not is_spark_frame(log):
-            log = session.createDataFrame(log)
         check_spark_log(log, [USER_COL, ITEM_COL], "log")
         history = log.select(
             sf.col(USER_COL).cast("bigint").alias(USER_COL),
             sf.col(ITEM_COL).cast("bigint").alias(ITEM_COL),
             sf.lit(False).alias("_is_pair"),
+            *_relevance_column(model, log, marker=False),
         ).join(pairs.select(sf.col(USER_COL).cast("bigint").alias(USER_COL)).distinct(),
                on=USER_COL, how="left_semi")
         rows = rows.unionByName(history)
 
     name = ship_model(model, session)
-    arrow_schema, ddl = _output_schema(model)
+    arrow_schema, ddl = _output_schema(
+        _narrow(model._user_dtype, [_column_type(pairs, USER_COL)]),
+        _narrow(model._item_dtype, [_column_type(pairs, ITEM_COL)]),
+    )
     kernel = functools.partial(_pairs_partition, name=name, schema=arrow_schema)
     return rows.repartition(_partitions(session), USER_COL).mapInArrow(kernel, ddl)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from reclib.exceptions import InvalidParameterError
 
 __all__ = ["check_int", "check_float", "check_choice", "check_bool"]
@@ -16,7 +18,7 @@ def _where(owner: str, name: str) -> str:
 
 def check_int(owner: str, name: str, value: Any, low: int | None = None) -> None:
     """An integer (not a bool), at least ``low`` when given."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise InvalidParameterError(
             f"{_where(owner, name)} must be an integer, got {value!r} ({type(value).__name__})"
         )
@@ -34,7 +36,9 @@ def check_float(
     high_open: bool = False,
 ) -> None:
     """A finite real number within ``[low, high]`` (or open ends)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ) or not math.isfinite(value):
         raise InvalidParameterError(f"{_where(owner, name)} must be a finite number, got {value!r}")
     left = "(" if low_open else "["
     right = ")" if high_open else "]"

@@ -124,6 +124,10 @@ def _unique_ids(values: Any, name: str, column: str) -> np.ndarray:
                 f"`{name}` has no column `{column}`; it has {list(values.columns)}"
             )
         values = values[column]
+    if np.isscalar(values) or isinstance(values, (str, bytes)):
+        raise InvalidParameterError(
+            f"`{name}` must be a list, an array or a DataFrame with `{column}`, got {values!r}"
+        )
     array = np.asarray(list(values) if not hasattr(values, "__array__") else values)
     if array.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -167,6 +171,9 @@ class Recommender(abc.ABC):
     #: ``{"type": "int" | "uniform" | "loguniform" | "loguniform_int" | "categorical",
     #: "args": [low, high] or [choices...]}``.  None: the model has nothing to tune.
     _search_space: ClassVar[dict[str, dict[str, Any]] | None] = None
+    #: Whether predictions are computed from the predict log (neighbour models, Word2Vec, ...):
+    #: such a model refuses ``predict`` and ``predict_pairs`` without ``log``.
+    needs_log_at_predict: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._user_ids: np.ndarray | None = None
@@ -445,8 +452,13 @@ class Recommender(abc.ABC):
         k = check_k(k)
         if filter_seen_items is None:
             filter_seen_items = self.default_filter_seen_items
+        if not isinstance(filter_seen_items, (bool, np.bool_)):
+            raise InvalidParameterError(
+                f"`filter_seen_items` must be True, False or None, got {filter_seen_items!r}"
+            )
         if log is not None:
             require_frame(log, "log")
+        self._require_log(log)
 
         if any(is_spark_frame(x) for x in (log, users, items)):
             from reclib.engines import spark as engine
@@ -464,6 +476,13 @@ class Recommender(abc.ABC):
     ) -> Any:
         """``fit(log)`` then ``predict(log, k, users, items, filter_seen_items)``."""
         return self.fit(log).predict(log, k, users, items, filter_seen_items)
+
+    def _require_log(self, log: Any) -> None:
+        if log is None and self.needs_log_at_predict:
+            raise InvalidParameterError(
+                f"`log` is not provided: {type(self).__name__} scores users from their "
+                "interactions, so pass them (for example the train log) as `log`"
+            )
 
     def _recommend_block(
         self,
@@ -529,11 +548,23 @@ class Recommender(abc.ABC):
             empty = np.zeros(0, dtype=np.int64)
             return BlockResult(empty, empty, np.zeros(0, dtype=np.float64))
 
+        exclude = history.pattern() if filter_seen_items else None
+        if filter_seen_items and len(cold_items):
+            # Seen cold candidates are excluded too: columns past the catalogue are cold items.
+            cold_col = positions(cold_items, hist_items)
+            seen_cold = (row >= 0) & (cold_col >= 0)
+            all_rows = np.concatenate([row[keep], row[seen_cold]])
+            all_cols = np.concatenate([col[keep], self.items_count + cold_col[seen_cold]])
+            exclude = Csr.from_coo(
+                all_rows, all_cols, None, len(target_users),
+                self.items_count + len(cold_items), "count",
+            ).pattern()
+
         block = PredictBlock(
             users=user_pos,
             raw_users=target_users,
             history=history,
-            exclude=history.pattern() if filter_seen_items else None,
+            exclude=exclude,
             candidates=mask,
             cold_items=cold_items,
             k=k,
@@ -600,6 +631,7 @@ class Recommender(abc.ABC):
             )
         if log is not None:
             require_frame(log, "log")
+        self._require_log(log)
         if engine_name == "spark" or is_spark_frame(log):
             from reclib.engines import spark as engine
         else:

@@ -147,8 +147,10 @@ class ImplicitWrap(FactorRec, NeighbourRec):
 
     def _set_kind(self, kind: str) -> None:
         self._kind = kind
-        # Item-item scores weight the history by relevance, as implicit's recommend does.
+        # Item-item scores weight the history by relevance, as implicit's recommend does, and
+        # come only from that history: then predict needs a log.
         self.uses_history_relevance = kind == _NEIGHBOUR
+        self.needs_log_at_predict = kind == _NEIGHBOUR
 
     # ----------------------------------------------------------------------------------------
     # Predict: dispatch to the shared kernels

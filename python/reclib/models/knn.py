@@ -35,6 +35,7 @@ class NeighbourRec(Recommender):
 
     can_predict_cold_users = True
     can_predict_item_to_item = True
+    needs_log_at_predict = True
 
     def __init__(self) -> None:
         super().__init__()
