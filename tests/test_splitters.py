@@ -353,3 +353,17 @@ def test_spark_string_and_second_timestamps(spark) -> None:
         test = splitter.split(spark_log)[1]
         assert test.schema == spark_log.schema  # strings stay strings, ints stay ints
         assert rows(test.toPandas()) == rows(splitter.split(form)[1])
+
+
+@pytest.mark.parametrize("scale", [1, 1_000, 1_000_000, 1_000_000_000], ids=["s", "ms", "us", "ns"])
+def test_integer_timestamps_in_any_unit_split_alike(scale: int) -> None:
+    """Integer epoch times in s, ms, us or ns order the rows the same way."""
+    from reclib.splitters import DateSplitter, UserSplitter
+
+    seconds = np.array([100, 300, 200, 50, 400, 150], dtype=np.int64) + 1_577_836_800
+    log = pd.DataFrame({"user_idx": [0, 0, 0, 1, 1, 1], "item_idx": [1, 2, 3, 1, 2, 3],
+                        "relevance": 1.0, "timestamp": seconds * scale})
+    _, test = UserSplitter(1).split(log)
+    assert sorted(zip(test.user_idx, test.item_idx)) == [(0, 2), (1, 2)]
+    _, test = DateSplitter(pd.Timestamp(1_577_836_800 + 200, unit="s", tz="UTC")).split(log)
+    assert sorted(zip(test.user_idx, test.item_idx)) == [(0, 2), (0, 3), (1, 2)]

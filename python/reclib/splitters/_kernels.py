@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from reclib.data.schema import integer_time_unit
 from reclib.exceptions import ColumnTypeError, InvalidValueError
 
 __all__ = [
@@ -52,6 +53,8 @@ TIME_KEY = "__reclib_time_key"
 HASH = "__reclib_hash"
 
 _MICROS = 1_000_000
+# Microseconds in one unit of an integer epoch time.
+_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
 _GOLDEN = 0x9E3779B97F4A7C15
 _MASK64 = (1 << 64) - 1
 
@@ -79,8 +82,8 @@ def timestamp_key(values: pa.Array | pa.ChunkedArray, column: str = "timestamp")
     Parameters
     ----------
     values
-        The column as Arrow: timestamp (any unit, any zone), date, integer seconds, float
-        seconds, or strings.
+        The column as Arrow: timestamp (any unit, any zone), date, integer or float unix time
+        (s, ms, us or ns, told apart by magnitude), or strings.
     column
         The column's name, for messages.
 
@@ -113,13 +116,20 @@ def timestamp_key(values: pa.Array | pa.ChunkedArray, column: str = "timestamp")
         micros = values.cast(pa.timestamp("us"))
         return np.asarray(micros.cast(pa.int64()).to_numpy(), dtype=np.int64)
     if pa.types.is_integer(kind):
-        return np.asarray(values.to_numpy(), dtype=np.int64) * _MICROS
+        # Unix times in s, ms, us or ns, told apart by magnitude as everywhere in reclib.
+        ints = np.asarray(values.to_numpy(), dtype=np.int64)
+        unit = integer_time_unit(ints)
+        if unit == "ns":
+            return ints // 1000
+        return ints * _PER_UNIT[unit]
     if pa.types.is_floating(kind):
-        seconds = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
-        if np.isnan(seconds).any():
+        times = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+        if np.isnan(times).any():
             msg = f"column `{column}` holds NaN; every row needs a time"
             raise InvalidValueError(msg)
-        return np.round(seconds * _MICROS).astype(np.int64)
+        unit = integer_time_unit(times)
+        factor = 1e-3 if unit == "ns" else float(_PER_UNIT[unit])
+        return np.round(times * factor).astype(np.int64)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _parse_strings(values, column)
     msg = (
