@@ -87,3 +87,35 @@ def test_cli_reports_bad_input(tmp_path: Path, capsys) -> None:
     status = main(["recommend", "--model", "nope", "--input", str(source),
                    "--output", str(tmp_path / "out.parquet")])
     assert status == 2
+
+
+def test_cli_recommend_file_problems(tmp_path: Path, capsys) -> None:
+    """Unreadable, empty, unwritable and id-less inputs give one-line errors, not tracebacks."""
+    fake = tmp_path / "ratings.parquet"
+    fake.write_text("not parquet")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("user_id,item_id,relevance\n")
+    blank_id = tmp_path / "blank.csv"
+    blank_id.write_text("user_id,item_id,relevance\nann,1,5\n,2,4\n")
+    good = tmp_path / "good.csv"
+    good.write_text("user_id,item_id\nann,1\nbob,2\nann,2\n")
+    cases = [
+        (fake, tmp_path / "o.parquet", "cannot read"),
+        (empty, tmp_path / "o.parquet", "no rows"),
+        (blank_id, tmp_path / "o.parquet", "user_id"),
+        (good, tmp_path / "o.txt", "suffix"),
+        (good, Path("/proc/nope/o.parquet"), "cannot write"),
+    ]
+    for source, target, message in cases:
+        assert main(["recommend", "--model", "pop", "--input", str(source),
+                     "--output", str(target)]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["recommend", "--model", "wilson", "--input", str(good),
+                 "--output", str(tmp_path / "o.csv")]) == 2
+    assert "--relevance-col" in capsys.readouterr().err
+    # UserPopRec keeps its own default (seen items are its recommendations).
+    rated = tmp_path / "rated.csv"
+    rated.write_text("user_id,item_id,stars\nann,1,5\nbob,2,3\nann,2,1\n")
+    assert main(["recommend", "--model", "userpop", "--input", str(rated), "--relevance-col",
+                 "stars", "--output", str(tmp_path / "u.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "u.csv")) == 3

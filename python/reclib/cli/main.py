@@ -44,16 +44,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
     rec = commands.add_parser("recommend", help="recommend for your own interaction file")
     rec.add_argument("--model", required=True, help="pop, userpop, wilson, random or knn")
-    rec.add_argument("--params", default=None, help='model parameters as JSON, e.g. \'{"k": 1}\'')
+    rec.add_argument(
+        "--params", default=None, help='model parameters as JSON, e.g. \'{"num_neighbours": 50}\''
+    )
     rec.add_argument("--input", required=True, help="Parquet or CSV file of interactions")
-    rec.add_argument("--output", required=True, help="Parquet file to write")
+    rec.add_argument("--output", required=True, help="Parquet (.parquet) or CSV (.csv) to write")
     rec.add_argument("--k", type=int, default=10)
     rec.add_argument("--user-col", default="user_id")
     rec.add_argument("--item-col", default="item_id")
     rec.add_argument("--relevance-col", default="relevance")
     rec.add_argument("--engine", choices=["pandas", "spark"], default="pandas")
     rec.add_argument(
-        "--keep-seen", action="store_true", help="do not remove the items a user already has"
+        "--keep-seen",
+        action="store_true",
+        help="do not remove the items a user already has (default: the model's own default)",
     )
 
     tune = commands.add_parser(
@@ -116,7 +120,7 @@ def _recommend(args: argparse.Namespace) -> int:
         item_col=args.item_col,
         relevance_col=args.relevance_col,
         engine=args.engine,
-        filter_seen_items=not args.keep_seen,
+        filter_seen_items=False if args.keep_seen else None,
     )
     print(f"wrote {written} recommendation rows to {args.output}")
     return 0

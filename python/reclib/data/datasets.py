@@ -179,8 +179,9 @@ def _not_found(spec: _Spec, data_dir: Path, source: str) -> DatasetError:
     msg = (
         f"dataset {spec.name!r} not found: expected {expected} in {folder} "
         f"(data directory {data_dir}, from {source}). Put the dataset's folder "
-        f"{spec.folder}/ there, point RECLIB_DATA (or the CLI's --data-dir) at the directory "
-        f"that holds it, or pass download=True to fetch it from {OFFICIAL_URLS[spec.name]}"
+        f"{spec.folder}/ there, or point `data_dir` (the CLI's --data-dir, or RECLIB_DATA when "
+        f"neither is given) at the directory that holds it; to fetch it from "
+        f"{OFFICIAL_URLS[spec.name]} run `reclib download {spec.name}` or pass download=True"
     )
     return DatasetError(msg)
 
