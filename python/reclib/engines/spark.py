@@ -53,6 +53,7 @@ logger = get_logger(__name__)
 
 _SHIP_ROOT: Path | None = None
 _EXECUTOR_MODELS: dict[str, "Recommender"] = {}
+_EXECUTOR_CACHE_SIZE = 4
 
 #: Test hook (not an API): when the driver sets this Spark local property to a file path with
 #: ``sparkContext.setLocalProperty``, the first Python worker that finds the file there in the
@@ -132,6 +133,10 @@ def _load_shipped(name: str) -> tuple["Recommender", dict[str, np.ndarray]]:
         cls = getattr(importlib.import_module(module_name), class_name)
         state = {k: v for k, v in arrays.items() if not k.startswith("extra.")}
         _EXECUTOR_MODELS[name] = cls.from_state(meta, state)
+        # A long-lived worker serves many predicts (tuning runs one per trial): keep the few
+        # most recent models only.
+        while len(_EXECUTOR_MODELS) > _EXECUTOR_CACHE_SIZE:
+            _EXECUTOR_MODELS.pop(next(iter(_EXECUTOR_MODELS)))
     return _EXECUTOR_MODELS[name], extra
 
 

@@ -56,6 +56,8 @@ def local_session(
     # Spark's executors start `python3` from PATH unless told otherwise (SPARK.md, P1).
     if "PYSPARK_PYTHON" not in os.environ:
         os.environ["PYSPARK_PYTHON"] = sys.executable
+    # Bind to loopback without Spark first guessing (and printing) a public interface.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
     builder = (
         sql.SparkSession.builder.master(f"local[{cores}]")
