@@ -295,3 +295,13 @@ def test_spark_per_user_and_single_metric(spark, small) -> None:
     assert per_user.schema["user_idx"].dataType.typeName() == "integer"
     rows = sorted((r["user_idx"], r["value"]) for r in per_user.collect())
     assert rows == [(0, pytest.approx(2 / 3)), (1, 0.0)]
+
+
+def test_evaluate_accepts_a_single_metric() -> None:
+    from reclib.metrics import NDCG, evaluate
+
+    recs = pd.DataFrame({"user_idx": [1, 1], "item_idx": [5, 6], "relevance": [2.0, 1.0]})
+    truth = pd.DataFrame({"user_idx": [1], "item_idx": [6]})
+    expected = 1 / np.log2(3)
+    assert evaluate(recs, truth, 2, metrics="ndcg") == {"NDCG@2": pytest.approx(expected)}
+    assert evaluate(recs, truth, 2, metrics=NDCG()) == {"NDCG@2": pytest.approx(expected)}

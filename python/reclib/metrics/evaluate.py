@@ -43,6 +43,8 @@ def _resolve(metrics: Sequence[Metric | str] | None, train: Any) -> tuple[list[s
     """Ranking metric names and the train frame for Coverage (or ``None`` without Coverage)."""
     if metrics is None:
         return [cls.name for cls in _RANKING], train
+    if isinstance(metrics, (str, Metric)):
+        metrics = [metrics]  # one metric given on its own
 
     names: list[str] = []
     coverage_train = None
