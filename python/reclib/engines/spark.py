@@ -42,7 +42,7 @@ from reclib.data.schema import (
 )
 from reclib.engines.frames import is_spark_frame
 from reclib.engines.spark_session import require_pyspark
-from reclib.exceptions import EngineError
+from reclib.exceptions import ColumnTypeError, EngineError
 
 if TYPE_CHECKING:
     from reclib.models.base import BlockResult, Recommender
@@ -307,6 +307,11 @@ def _target_users(model: "Recommender", session: Any, log: Any, users: Any) -> A
 
     if is_spark_frame(users):
         check_columns(users.columns, [USER_COL], "users")
+        if _column_type(users, USER_COL) not in _NARROW_SPARK_INTS | {"LongType"}:
+            raise ColumnTypeError(
+                f"column `{USER_COL}` of `users` has Spark type "
+                f"{_column_type(users, USER_COL)}; expected an integer type"
+            )
         frame = users.select(sf.col(USER_COL).cast("bigint").alias(USER_COL))
     elif users is not None:
         ids = ids_argument(users, "users", USER_COL)
