@@ -108,7 +108,8 @@ def test_ids_beyond_int32(request, engine: str) -> None:
         {"user_idx": [big, big, big + 7, 3], "item_idx": [big * 2, 5, 5, big * 2],
          "relevance": 1.0}
     )
-    recs = KNN().fit(as_engine(request, engine, frame)).predict(as_engine(request, engine, frame), 3)
+    engine_frame = as_engine(request, engine, frame)
+    recs = KNN().fit(engine_frame).predict(engine_frame, 3)
     if engine == "spark":
         recs = recs.toPandas()
     got = sorted(zip(recs["user_idx"], recs["item_idx"]))

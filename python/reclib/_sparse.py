@@ -92,4 +92,5 @@ class Csr:
     def to_scipy(self):  # pragma: no cover - convenience for tests and notebooks
         import scipy.sparse as sp
 
-        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_rows, self.n_cols))
+        shape = (self.n_rows, self.n_cols)
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=shape)

@@ -83,4 +83,4 @@ class MissingDependencyError(ReclibError, ImportError):
 
 
 class ModelFileError(ReclibError, ValueError):
-    """A saved model directory cannot be read: missing, corrupt, tampered or from another version."""
+    """A saved model cannot be read: missing, corrupt, tampered with or from another version."""

@@ -52,7 +52,9 @@ def check_float(
 def check_choice(owner: str, name: str, value: Any, choices: list[Any]) -> None:
     """One of ``choices``."""
     if value not in choices:
-        raise InvalidParameterError(f"{_where(owner, name)} must be one of {choices}, got {value!r}")
+        raise InvalidParameterError(
+            f"{_where(owner, name)} must be one of {choices}, got {value!r}"
+        )
 
 
 def check_bool(owner: str, name: str, value: Any) -> None:

@@ -348,7 +348,9 @@ class FactorRec(Recommender):
                 scores = (query @ vectors.T) / np.outer(norms[items], norms)
             scores = np.nan_to_num(scores, nan=0.0)
         else:
-            squared = (query**2).sum(1)[:, None] + (vectors**2).sum(1)[None, :] - 2 * query @ vectors.T
+            squared = (
+                (query**2).sum(1)[:, None] + (vectors**2).sum(1)[None, :] - 2 * query @ vectors.T
+            )
             scores = 1.0 / (1.0 + np.sqrt(np.maximum(squared, 0.0)))
         scores[np.arange(len(items)), items] = np.nan  # an item is not its own neighbour
 
