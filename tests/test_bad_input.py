@@ -29,13 +29,6 @@ def log() -> pd.DataFrame:
     )
 
 
-def _spark_or_pandas(request, frame: pd.DataFrame):
-    if request.param == "spark":
-        spark = request.getfixturevalue("spark")
-        return spark.createDataFrame(frame)
-    return frame
-
-
 @pytest.fixture(params=["pandas", pytest.param("spark", marks=pytest.mark.spark)])
 def engine(request):
     return request.param
