@@ -4,6 +4,10 @@
 //! somewhat fewer), with both user activity and item popularity heavy-tailed, as in real
 //! interaction logs. A splitmix64 generator keeps it deterministic without extra dependencies.
 //!
+//! The model kernels get their own inputs: `slim_fit` the first 2 000 (most popular) items of
+//! that matrix, `admm_slim_fit` the dense Gram matrix of its first 500 items, and `rules_count`
+//! a synthetic log of 100 000 sessions of 1 to 20 distinct items each.
+//!
 //! Run with `cargo bench --bench kernels` (add `-- --quick` for a fast pass, or a group name to
 //! filter, e.g. `-- item_cosine_topn`). Sample counts and times are kept small so the full run
 //! stays around a minute on two cores. Registered from `rust/reclib-core/Cargo.toml`.
@@ -198,5 +202,125 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(kernels, benches);
+/// The first `n_items` columns of `d`'s log (duplicates summed).
+fn first_items(d: &Data, n_items: usize) -> Csr {
+    let keep: Vec<usize> = (0..d.cols.len())
+        .filter(|&p| (d.cols[p] as usize) < n_items)
+        .collect();
+    let pick = |v: &[i32]| keep.iter().map(|&p| v[p]).collect::<Vec<i32>>();
+    let values: Vec<f64> = keep.iter().map(|&p| d.values[p]).collect();
+    Csr::from_coo(
+        &pick(&d.rows),
+        &pick(&d.cols),
+        &values,
+        N_USERS,
+        n_items,
+        Duplicates::Sum,
+    )
+    .unwrap_or_else(|e| panic!("bench data: {e}"))
+}
+
+/// Dense row-major Gram matrix `XᵀX` of a user × item matrix.
+fn dense_gram(x: &Csr) -> Vec<f64> {
+    let n = x.n_cols;
+    let mut g = vec![0.0; n * n];
+    let dots = cooccurrence(x.view()).unwrap_or_else(|e| panic!("{e}"));
+    let dv = dots.view();
+    for i in 0..n {
+        let (cols, vals) = dv.row(i);
+        for (&j, &v) in cols.iter().zip(vals) {
+            g[i * n + j as usize] = v;
+        }
+    }
+    let sq = column_stats(x.view())
+        .map(|s| s.sums_of_squares)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (i, v) in sq.into_iter().enumerate() {
+        g[i * n + i] = v;
+    }
+    g
+}
+
+/// 100 000 sessions of 1 to 20 distinct items out of 5 000, popularity heavy-tailed, weight 1.
+fn sessions() -> Csr {
+    let n_sessions = 100_000usize;
+    let mut rng = SplitMix64(SEED ^ 2);
+    let (mut rows, mut cols) = (Vec::new(), Vec::new());
+    for s in 0..n_sessions {
+        let len = 1 + rng.power_law(20, 2.0);
+        for _ in 0..len {
+            rows.push(s as i32);
+            cols.push(rng.power_law(N_ITEMS, 3.0) as i32);
+        }
+    }
+    let ones = vec![1.0; rows.len()];
+    Csr::from_coo(&rows, &cols, &ones, n_sessions, N_ITEMS, Duplicates::Max)
+        .unwrap_or_else(|e| panic!("bench data: {e}"))
+}
+
+fn model_benches(c: &mut Criterion) {
+    let d = data();
+
+    let x = first_items(&d, 2_000);
+    let w = slim_fit(x.view(), 0.01, 0.05, 5_000, 1e-4).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "slim_fit bench: {} x {}, {} nnz -> W with {} nnz",
+        N_USERS,
+        x.n_cols,
+        x.nnz(),
+        w.nnz()
+    );
+    let mut g = quick_group(c, "slim_fit");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(x.n_cols as u64));
+    g.bench_function("2000_items_beta0.01_lambda0.05_tol1e-4", |b| {
+        b.iter(|| slim_fit(black_box(x.view()), 0.01, 0.05, 5_000, 1e-4))
+    });
+    g.finish();
+
+    let n = 500usize;
+    let gram = dense_gram(&first_items(&d, n));
+    let mut rng = SplitMix64(SEED ^ 3);
+    let mut draw = || (0..n * n).map(|_| rng.unit()).collect::<Vec<f64>>();
+    let (b0, c0, gamma0) = (draw(), draw(), draw());
+    let start = AdmmStart {
+        b: &b0,
+        c: &c0,
+        gamma: &gamma0,
+    };
+    let params = AdmmParams {
+        lambda_1: 5.0,
+        lambda_2: 5_000.0,
+        rho: 5_000.0,
+        max_iter: 20,
+    };
+    let fit = admm_slim_fit(&gram, n, start, params).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "admm_slim_fit bench: {} iterations, final rho {}",
+        fit.iterations, fit.rho
+    );
+    let mut g = quick_group(c, "admm_slim_fit");
+    g.throughput(Throughput::Elements(params.max_iter as u64));
+    g.bench_function("500_items_20_iterations", |b| {
+        b.iter(|| admm_slim_fit(black_box(&gram), n, start, params))
+    });
+    g.finish();
+
+    let s = sessions();
+    let r = rules_count(s.view(), 5, 5).unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "rules_count bench: {} sessions, {} nnz -> {} rules",
+        s.n_rows,
+        s.nnz(),
+        r.ante.len()
+    );
+    let mut g = quick_group(c, "rules_count");
+    g.throughput(Throughput::Elements(s.nnz() as u64));
+    g.bench_function("100k_sessions_min5_min5", |b| {
+        b.iter(|| rules_count(black_box(s.view()), 5, 5))
+    });
+    g.finish();
+}
+
+criterion_group!(kernels, benches, model_benches);
 criterion_main!(kernels);

@@ -112,6 +112,69 @@ def topk_csr(
 def wilson_lower_bound(positives: _F64, totals: _F64, z: float) -> _F64:
     """Wilson score interval lower bound per (positives, totals); 0.0 where totals is 0."""
 
+def slim_fit(
+    indptr: _I64,
+    indices: _I32,
+    data: _F64,
+    n_items: int,
+    beta: float,
+    lambda_: float,
+    max_iter: int,
+    tol: float,
+) -> _CsrTriple:
+    """SLIM weights of a user x item CSR (duplicates summed): an ``n_items x n_items`` CSR W.
+
+    For each target item c, minimises over w >= 0 with w_c = 0
+    ``1/(2 n_users) ||A[:, c] - A w||^2 + lambda_ ||w||_1 + beta/2 ||w||^2`` (scikit-learn's
+    positive ``ElasticNet`` with ``alpha = beta + lambda_``, ``l1_ratio = lambda_ / alpha``,
+    no intercept) by cyclic coordinate descent on the Gram matrix, from w = 0, items ascending.
+    A column stops after the first sweep whose largest weight change is at most
+    ``tol * max(1, max(w))``, or after ``max_iter`` sweeps (no warning is raised then).
+    ``W[j, c] = w_j`` for every ``w_j > 0`` (row = history item, column = target).
+    Refuses ``beta < 0``, ``lambda_ <= 0`` (messages say "invalid regularization parameters"),
+    ``max_iter < 1``, ``tol`` not finite and > 0, and non-finite data.
+    """
+
+def admm_slim_fit(
+    gram: npt.NDArray[np.float64],
+    b0: npt.NDArray[np.float64],
+    c0: npt.NDArray[np.float64],
+    gamma0: npt.NDArray[np.float64],
+    lambda_1: float,
+    lambda_2: float,
+    rho: float,
+    max_iter: int,
+) -> tuple[npt.NDArray[np.float64], float, int]:
+    """The ADMM-SLIM loop of MODELS.md 4.8 on a dense symmetric Gram matrix ``X^T X`` (n x n).
+
+    ``b0``, ``c0``, ``gamma0`` are the starting B, C, Gamma (n x n, C-contiguous float64; read,
+    not modified). ``P = (gram + (lambda_2 + rho) I)^-1`` is computed once with the given
+    ``rho``. Returns ``(C, rho_final, iterations)``: C is a new n x n array (it may hold negative
+    entries), ``rho_final`` the adapted rho to pass to the next fit. ``max_iter = 0`` returns
+    a copy of ``c0``. Refuses ``lambda_1 < 0``, ``lambda_2 <= 0``, ``rho <= 0``, non-finite
+    values, shapes other than ``gram``'s, a non-symmetric ``gram`` (relative tolerance 1e-9)
+    and a ``gram + (lambda_2 + rho) I`` that is not positive definite.
+    """
+
+def rules_count(
+    indptr: _I64,
+    indices: _I32,
+    data: _F64,
+    n_items: int,
+    min_item_count: int,
+    min_pair_count: int,
+) -> tuple[_I64, _F64, _I32, _I32, _I64, _F64]:
+    """Association-rule counts of a session x item CSR (one entry per session and item).
+
+    Returns ``(item_count, item_rel, ante, cons, pair_count, pair_rel)``: per item (all
+    ``n_items``, never filtered) the number of sessions holding it and the sum of its weights;
+    per kept pair of distinct frequent items (``item_count >= min_item_count``) held together by
+    ``pair_count >= min_pair_count`` sessions, the sessions holding both and the sum of
+    ``min(w_a, w_b)`` over them. Pairs come in both directions with equal numbers, sorted by
+    (ante, cons). Minimums of 0 turn the filters off: counts of disjoint session sets run that
+    way can be summed by key and filtered afterwards (never filter items before merging).
+    """
+
 def set_num_threads(n: int) -> None:
     """Size the thread pool every kernel runs on; 0 means the number of CPUs."""
 

@@ -12,6 +12,9 @@
 //! | [`topk`] | top-k selection over dense, ranked and sparse scores |
 //! | [`wilson`] | Wilson score interval lower bound |
 //! | [`popularity`] | per-column count, sum and sum of squares |
+//! | [`slim`] | SLIM weights: non-negative elastic net per item by Gram coordinate descent |
+//! | [`admm`] | ADMM-SLIM: the dense ADMM loop of the original implementation |
+//! | [`rules`] | association-rule counts: per-item and per-pair session counts and weights |
 //! | [`parallel`] | the fork-safe thread pool every kernel runs on |
 //!
 //! Conventions: indices are `i32`, row pointers `i64`, values `f64`; CSR rows have strictly
@@ -22,19 +25,25 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod accum;
+pub mod admm;
 pub mod error;
 pub mod parallel;
 pub mod popularity;
+pub mod rules;
 pub mod scoring;
 pub mod similarity;
+pub mod slim;
 pub mod sparse;
 pub mod topk;
 pub mod wilson;
 
+pub use admm::{admm_slim_fit, AdmmFit, AdmmParams, AdmmStart};
 pub use error::{CoreError, CoreResult};
 pub use popularity::{column_stats, ColumnStats};
+pub use rules::{rules_count, RuleCounts};
 pub use scoring::neighbour_topk;
 pub use similarity::{cooccurrence, cosine_topn_from_dots, item_cosine_topn};
+pub use slim::slim_fit;
 pub use sparse::{Csr, CsrView, Duplicates, Pattern};
 pub use topk::{topk_csr, topk_dense, topk_ranked, ItemFilter, TopK};
 pub use wilson::wilson_lower_bound;

@@ -13,7 +13,10 @@ use numpy::{
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyTuple, PyType};
-use reclib_core::{self as core, CoreError, Csr, CsrView, Duplicates, ItemFilter, Pattern, TopK};
+use reclib_core::{
+    self as core, AdmmParams, AdmmStart, CoreError, Csr, CsrView, Duplicates, ItemFilter, Pattern,
+    TopK,
+};
 
 type Triple<'py> = (
     Bound<'py, PyArray1<i64>>,
@@ -25,6 +28,19 @@ type Triple<'py> = (
 type StatsOut<'py> = (
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// `(C, rho_final, iterations)` of `admm_slim_fit`.
+type AdmmOut<'py> = (Bound<'py, PyArray2<f64>>, f64, usize);
+
+/// `(item_count, item_rel, ante, cons, pair_count, pair_rel)` of `rules_count`.
+type RulesOut<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<i32>>,
+    Bound<'py, PyArray1<i32>>,
+    Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<f64>>,
 );
 
@@ -135,6 +151,17 @@ fn slice<'a, T: Element, D: numpy::ndarray::Dimension>(
 /// Converts a Python int argument that must be non-negative.
 fn count(py: Python<'_>, name: &str, value: i64) -> PyResult<usize> {
     core::error::non_negative(name, value).map_err(|e| core_err(py, e))
+}
+
+/// Converts a Python int argument that must be at least 1.
+fn positive(py: Python<'_>, name: &str, value: i64) -> PyResult<usize> {
+    match usize::try_from(value) {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(core_err(
+            py,
+            CoreError::invalid(name, value, "an integer >= 1"),
+        )),
+    }
 }
 
 fn triple(py: Python<'_>, m: Csr) -> Triple<'_> {
@@ -547,6 +574,128 @@ fn wilson_lower_bound<'py>(
     Ok(PyArray1::from_vec(py, out))
 }
 
+/// SLIM weights W (row = history item, column = target) of a user x item CSR.
+#[pyfunction]
+#[pyo3(signature = (indptr, indices, data, n_items, beta, lambda_, max_iter, tol))]
+#[allow(clippy::too_many_arguments)]
+fn slim_fit<'py>(
+    py: Python<'py>,
+    indptr: &Bound<'py, PyAny>,
+    indices: &Bound<'py, PyAny>,
+    data: &Bound<'py, PyAny>,
+    n_items: i64,
+    beta: f64,
+    lambda_: f64,
+    max_iter: i64,
+    tol: f64,
+) -> PyResult<Triple<'py>> {
+    let n_items = count(py, "n_items", n_items)?;
+    let max_iter = positive(py, "max_iter", max_iter)?;
+    let x = CsrArgs::new("", indptr, indices, data)?;
+    let xs = x.slices(py)?;
+    let m = py
+        .detach(|| core::slim_fit(view(xs, n_items, "")?, beta, lambda_, max_iter, tol))
+        .map_err(|e| core_err(py, e))?;
+    Ok(triple(py, m))
+}
+
+/// Checks that `array` is `n × n`, naming it and `gram` in the message.
+fn square(py: Python<'_>, array: &PyReadonlyArray2<'_, f64>, name: &str, n: usize) -> PyResult<()> {
+    let shape = array.shape();
+    if shape == [n, n] {
+        return Ok(());
+    }
+    let expected = if name == "gram" {
+        "a square 2-D array".to_string()
+    } else {
+        format!("({n}, {n}), the shape of `gram`")
+    };
+    Err(core_err(
+        py,
+        CoreError::invalid(
+            name,
+            format!("shape ({}, {})", shape[0], shape[1]),
+            expected,
+        ),
+    ))
+}
+
+/// ADMM-SLIM loop on a dense Gram matrix from given starting B, C, Gamma; returns (C, rho, its).
+#[pyfunction]
+#[pyo3(signature = (gram, b0, c0, gamma0, lambda_1, lambda_2, rho, max_iter))]
+#[allow(clippy::too_many_arguments)]
+fn admm_slim_fit<'py>(
+    py: Python<'py>,
+    gram: &Bound<'py, PyAny>,
+    b0: &Bound<'py, PyAny>,
+    c0: &Bound<'py, PyAny>,
+    gamma0: &Bound<'py, PyAny>,
+    lambda_1: f64,
+    lambda_2: f64,
+    rho: f64,
+    max_iter: i64,
+) -> PyResult<AdmmOut<'py>> {
+    let max_iter = count(py, "max_iter", max_iter)?;
+    let g = arr2::<f64>(gram, "gram")?;
+    let n = g.shape()[0];
+    square(py, &g, "gram", n)?;
+    let (b, c, gm) = (
+        arr2::<f64>(b0, "b0")?,
+        arr2::<f64>(c0, "c0")?,
+        arr2::<f64>(gamma0, "gamma0")?,
+    );
+    square(py, &b, "b0", n)?;
+    square(py, &c, "c0", n)?;
+    square(py, &gm, "gamma0", n)?;
+    let start = AdmmStart {
+        b: slice(py, &b, "b0")?,
+        c: slice(py, &c, "c0")?,
+        gamma: slice(py, &gm, "gamma0")?,
+    };
+    let gs = slice(py, &g, "gram")?;
+    let params = AdmmParams {
+        lambda_1,
+        lambda_2,
+        rho,
+        max_iter,
+    };
+    let fit = py
+        .detach(|| core::admm_slim_fit(gs, n, start, params))
+        .map_err(|e| core_err(py, e))?;
+    let c = PyArray1::from_vec(py, fit.c).reshape([n, n])?;
+    Ok((c, fit.rho, fit.iterations))
+}
+
+/// Item and item-pair session counts and weights of a session x item CSR (association rules).
+#[pyfunction]
+#[pyo3(signature = (indptr, indices, data, n_items, min_item_count, min_pair_count))]
+fn rules_count<'py>(
+    py: Python<'py>,
+    indptr: &Bound<'py, PyAny>,
+    indices: &Bound<'py, PyAny>,
+    data: &Bound<'py, PyAny>,
+    n_items: i64,
+    min_item_count: i64,
+    min_pair_count: i64,
+) -> PyResult<RulesOut<'py>> {
+    let n_items = count(py, "n_items", n_items)?;
+    let min_item_count = count(py, "min_item_count", min_item_count)?;
+    let min_pair_count = count(py, "min_pair_count", min_pair_count)?;
+    let x = CsrArgs::new("", indptr, indices, data)?;
+    let xs = x.slices(py)?;
+    let r = py
+        .detach(|| core::rules_count(view(xs, n_items, "")?, min_item_count, min_pair_count))
+        .map_err(|e| core_err(py, e))?;
+    Ok((
+        PyArray1::from_vec(py, r.item_count),
+        PyArray1::from_vec(py, r.item_rel),
+        PyArray1::from_vec(py, r.ante),
+        PyArray1::from_vec(py, r.cons),
+        PyArray1::from_vec(py, r.pair_count),
+        PyArray1::from_vec(py, r.pair_rel),
+    ))
+}
+
 /// Size the thread pool used by all kernels (0 = number of CPUs).
 #[pyfunction]
 #[pyo3(signature = (n))]
@@ -577,6 +726,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(topk_ranked, m)?)?;
     m.add_function(wrap_pyfunction!(topk_csr, m)?)?;
     m.add_function(wrap_pyfunction!(wilson_lower_bound, m)?)?;
+    m.add_function(wrap_pyfunction!(slim_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(admm_slim_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(rules_count, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     Ok(())
