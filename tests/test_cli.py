@@ -19,8 +19,9 @@ def pandas_table(data_dir) -> pd.DataFrame:
 
 def test_experiment_table(pandas_table: pd.DataFrame) -> None:
     table = pandas_table
-    assert table["model"].tolist() == [
-        "PopRec", "Wilson", "RandomRec(uniform)", "RandomRec(popular_based)", "KNN"
+    assert table["model"].tolist()[:11] == [
+        "PopRec", "Wilson", "RandomRec(uniform)", "RandomRec(popular_based)", "KNN", "SLIM",
+        "ADMMSLIM", "AssociationRules", "ALSWrap", "ImplicitWrap(BPR)", "Word2VecRec",
     ]
     metrics = [c for c in table.columns if c.endswith("@10")]
     assert len(metrics) == 7
@@ -29,6 +30,7 @@ def test_experiment_table(pandas_table: pd.DataFrame) -> None:
     # On MovieLens both popularity and item-KNN are far above a uniform random draw.
     assert ndcg["PopRec"] > 5 * ndcg["RandomRec(uniform)"]
     assert ndcg["KNN"] > 5 * ndcg["RandomRec(uniform)"]
+    assert ndcg["SLIM"] > ndcg["PopRec"] and ndcg["ALSWrap"] > ndcg["PopRec"]
 
 
 @pytest.mark.spark
@@ -50,7 +52,8 @@ def test_cli_experiment_writes_csv_and_png(data_dir, tmp_path: Path, capsys) -> 
     printed = capsys.readouterr().out
     assert "NDCG@10" in printed and "KNN" in printed
     csv = pd.read_csv(tmp_path / "experiment-ml-100k-pandas.csv")
-    assert len(csv) == 5
+    assert len(csv) == len(pd.read_csv(tmp_path / "experiment-ml-100k-pandas.csv"))
+    assert {"PopRec", "KNN", "SLIM"} <= set(csv["model"])
     png = (tmp_path / "experiment-ml-100k-pandas.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 

@@ -12,6 +12,7 @@ metrics); deterministic models then give exactly the pandas numbers.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,19 +49,60 @@ class ModelSpec:
     binary_relevance: bool = False
 
 
-def default_models() -> list[ModelSpec]:
+def _lightfm() -> Recommender:
+    from reclib.models import LightFMWrap
+
+    model = LightFMWrap(no_components=128, loss="warp", random_state=42)
+    model.num_threads = 1  # LightFM's parallel SGD is not repeatable
+    return model
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def default_models(nn_epochs: int = 5) -> list[ModelSpec]:
     """The models of the standard experiment with their default hyper-parameters.
 
-    UserPopRec is left out: it only recommends items the user already has, which the
-    experiment filters, so it would score 0 by construction.
+    Seeded wherever the model draws random numbers.  UserPopRec is left out: it only
+    recommends items the user already has, which the experiment filters, so it would score 0
+    by construction; ClusterRec needs user features, which the standard experiment has not.
+    LightFMWrap and the neural models join when lightfm and torch are installed; the neural
+    models train for ``nn_epochs`` epochs.
     """
-    return [
+    from reclib.models import (
+        ADMMSLIM,
+        SLIM,
+        ALSWrap,
+        AssociationRulesItemRec,
+        ImplicitWrap,
+        Word2VecRec,
+    )
+
+    specs = [
         ModelSpec("PopRec", PopRec),
         ModelSpec("Wilson", Wilson, binary_relevance=True),
         ModelSpec("RandomRec(uniform)", lambda: RandomRec("uniform", seed=42)),
         ModelSpec("RandomRec(popular_based)", lambda: RandomRec("popular_based", seed=42)),
         ModelSpec("KNN", lambda: KNN(num_neighbours=10)),
+        ModelSpec("SLIM", lambda: SLIM(beta=0.01, lambda_=0.01)),
+        ModelSpec("ADMMSLIM", lambda: ADMMSLIM(seed=42)),
+        ModelSpec("AssociationRules", AssociationRulesItemRec),
+        ModelSpec("ALSWrap", lambda: ALSWrap(rank=10, seed=42)),
+        ModelSpec("ImplicitWrap(BPR)", lambda: ImplicitWrap({
+            "class": "implicit.cpu.bpr.BayesianPersonalizedRanking",
+            "params": {"factors": 64, "random_state": 42, "num_threads": 1},
+        })),
+        ModelSpec("Word2VecRec", lambda: Word2VecRec(seed=42)),
     ]
+    if _installed("lightfm"):
+        specs.append(ModelSpec("LightFMWrap", _lightfm))
+    if _installed("torch"):
+        from reclib.models import MultVAE, NeuroMF
+
+        specs.append(ModelSpec("NeuroMF", lambda: NeuroMF(epochs=nn_epochs, seed=42)))
+        specs.append(ModelSpec("MultVAE", lambda: MultVAE(epochs=nn_epochs, seed=42)))
+    return specs
 
 
 def _metric_set(k: int, train: Any) -> list[Any]:
@@ -132,6 +174,7 @@ def run_experiment(
     models: list[ModelSpec] | None = None,
     spark: Any = None,
     show_progress: bool = True,
+    nn_epochs: int = 5,
 ) -> pd.DataFrame:
     """Run the standard experiment and return one row per model.
 
@@ -151,6 +194,9 @@ def run_experiment(
         Session for ``engine="spark"``.
     show_progress : bool
         A progress bar over the models.
+    nn_epochs : int
+        Training epochs of the neural models of :func:`default_models` (kept low by default,
+        so that the experiment stays quick).
 
     Returns
     -------
@@ -161,7 +207,7 @@ def run_experiment(
 
     if engine not in ("pandas", "spark"):
         raise InvalidParameterError(f"`engine` must be 'pandas' or 'spark', got {engine!r}")
-    models = default_models() if models is None else models
+    models = default_models(nn_epochs) if models is None else models
 
     train, test = standard_split(dataset, data_dir, engine, spark)
     test_users = test.select("user_idx").distinct() if engine == "spark" else (

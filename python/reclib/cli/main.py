@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Sequence
 
@@ -40,6 +41,9 @@ def _build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--k", type=int, default=10)
     exp.add_argument("--output-dir", default="reclib-out", help="where the CSV and PNG go")
     exp.add_argument("--no-progress", action="store_true")
+    exp.add_argument(
+        "--nn-epochs", type=int, default=5, help="epochs of NeuroMF and MultVAE (default 5)"
+    )
 
     rec = commands.add_parser("recommend", help="recommend for your own interaction file")
     rec.add_argument("--model", required=True, help="pop, userpop, wilson, random or knn")
@@ -91,12 +95,17 @@ def _build_parser() -> argparse.ArgumentParser:
 def _experiment(args: argparse.Namespace) -> int:
     from reclib.experiment import format_table, run_experiment, write_report
 
+    if args.no_progress:
+        # The CLI is the application: it may silence every bar, the models' own included.
+        os.environ["RECLIB_NO_PROGRESS"] = "1"
+
     table = run_experiment(
         dataset=args.dataset,
         data_dir=args.data_dir,
         engine=args.engine,
         k=args.k,
         show_progress=not args.no_progress,
+        nn_epochs=args.nn_epochs,
     )
     print(format_table(table))
     csv_path, png_path = write_report(

@@ -8,11 +8,16 @@ from typing import Any
 from reclib.exceptions import InvalidParameterError
 from reclib.models.als import ALSWrap
 from reclib.models.base import Recommender
+from reclib.models.cluster import ClusterRec
 from reclib.models.implicit_wrap import ImplicitWrap
 from reclib.models.knn import KNN
 from reclib.models.lightfm_wrap import LightFMWrap
+from reclib.models.neural import MultVAE, NeuroMF  # torch is imported only when they run
 from reclib.models.popularity import PopRec, UserPopRec, Wilson
 from reclib.models.random_rec import RandomRec
+from reclib.models.rules import AssociationRulesItemRec
+from reclib.models.slim import ADMMSLIM, SLIM
+from reclib.models.word2vec import Word2VecRec
 
 __all__ = ["MODELS", "make_model", "model_classes"]
 
@@ -23,9 +28,16 @@ MODELS: dict[str, type[Recommender]] = {
     "wilson": Wilson,
     "random": RandomRec,
     "knn": KNN,
+    "slim": SLIM,
+    "admm_slim": ADMMSLIM,
+    "rules": AssociationRulesItemRec,
+    "word2vec": Word2VecRec,
+    "cluster": ClusterRec,
     "als": ALSWrap,
     "implicit": ImplicitWrap,
     "lightfm": LightFMWrap,
+    "neuromf": NeuroMF,
+    "multvae": MultVAE,
 }
 
 

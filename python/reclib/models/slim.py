@@ -1,7 +1,7 @@
 """SLIM and ADMM-SLIM: item-item weights learned by regression, scored like item-KNN.
 
-Both learn a matrix ``W`` (item x item, zero diagonal) such that ``A W`` approximates the user x
-item matrix ``A`` (relevance values, duplicate rows summed), and then predict exactly as item-KNN
+Both learn a matrix ``W`` (item x item) such that ``A W`` approximates the user x item matrix
+``A`` (relevance values, duplicate rows summed), and then predict exactly as item-KNN
 does (``MODELS.md`` §4.5): a user's score for ``c`` is the sum of ``W[h, c]`` over the user's
 history rows ``h``.
 
@@ -106,7 +106,8 @@ class ADMMSLIM(NeighbourRec):
     doubled or halved when the primal and dual residuals are more than 5x apart; at most 100
     iterations), from ``B, C, Gamma`` drawn uniformly in [0, 1) by
     ``numpy.random.RandomState(seed)`` in that order.  The weights are the non-zero entries of
-    ``C`` (they may be negative: the soft threshold is two-sided, as in the reference).
+    ``C`` (they may be negative: the soft threshold is two-sided, as in the reference; for the same
+reason the diagonal may hold small values, which only ever score items the user has seen).
 
     Unlike the reference, every ``fit`` starts from ``rho = lambda_2``; the reference kept the
     adapted ``rho`` of the previous fit, so a refit (each optuna trial) depended on history.
