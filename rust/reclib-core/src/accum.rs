@@ -4,6 +4,10 @@
 //! scoring): adding is O(1), and clearing costs only the touched slots, so one buffer of
 //! `n_items` serves every row a thread processes.
 
+/// Smallest value for which callers take the dense accumulation path: products of two such
+/// values cannot underflow to zero, so "non-zero" and "reached by some product" agree.
+pub(crate) const DENSE_MIN_VALUE: f64 = 1e-150;
+
 /// Dense buffer with a touched list; see the module docs.
 pub(crate) struct SparseAccumulator {
     values: Vec<f64>,
@@ -51,10 +55,35 @@ impl SparseAccumulator {
         self.touched.sort_unstable();
     }
 
-    /// Forgets every touched slot.
+    /// Adds `scale * v` for every `(j, v)` of a row, without tracking touched slots, except
+    /// for `skip`. For rows with positive values only, where work is large next to `n`: pair
+    /// it with [`collect_dense`](Self::collect_dense). Slots must be zero on entry (they are
+    /// after [`clear`](Self::clear)), so the sums equal [`add`](Self::add)'s bit for bit.
+    #[inline]
+    pub(crate) fn add_row_dense(&mut self, cols: &[i32], vals: &[f64], scale: f64, skip: usize) {
+        for (&j, &v) in cols.iter().zip(vals) {
+            let j = j as usize;
+            if j != skip {
+                self.values[j] += scale * v;
+            }
+        }
+    }
+
+    /// Marks every non-zero slot as touched, in ascending order (after `add_row_dense`).
+    pub(crate) fn collect_dense(&mut self) {
+        for (j, &v) in self.values.iter().enumerate() {
+            if v != 0.0 {
+                self.seen[j] = true;
+                self.touched.push(j as i32);
+            }
+        }
+    }
+
+    /// Forgets every touched slot (and zeroes it).
     pub(crate) fn clear(&mut self) {
         for &j in &self.touched {
             self.seen[j as usize] = false;
+            self.values[j as usize] = 0.0;
         }
         self.touched.clear();
     }

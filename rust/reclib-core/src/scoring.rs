@@ -15,7 +15,9 @@
 //! Selection follows the rules of [`crate::topk`]: score descending, item ascending, NaN never
 //! selected, `exclude`/`candidates` filtering.
 
-use crate::accum::SparseAccumulator;
+use rayon::prelude::*;
+
+use crate::accum::{SparseAccumulator, DENSE_MIN_VALUE};
 use crate::error::{CoreError, CoreResult};
 use crate::parallel;
 use crate::sparse::CsrView;
@@ -59,6 +61,8 @@ pub fn neighbour_topk(
             let r = w.row_range(j as usize);
             (r.end - r.start) as u64
         };
+        let positive = |v: &f64| *v >= DENSE_MIN_VALUE;
+        let dense_ok = h.data().par_iter().all(positive) && w.data().par_iter().all(positive);
         let mut cum = Vec::with_capacity(h.n_rows() + 1);
         let mut total = 0u64;
         cum.push(0u64);
@@ -77,10 +81,22 @@ pub fn neighbour_topk(
             },
             |(acc, mask), u, buf| {
                 let (hist, hv) = h.row(u);
-                for (&j, &hw) in hist.iter().zip(hv) {
-                    let (cols, ws) = w.row(j as usize);
-                    for (&c, &wv) in cols.iter().zip(ws) {
-                        acc.add(c as usize, hw * wv);
+                // The dense pass adds the same products in the same order as the sparse one,
+                // without per-add bookkeeping; it needs positive values (so that "non-zero"
+                // means "reached") and pays off when the work is large next to `n_items`.
+                let work = (cum[u + 1] - cum[u] - 1) as usize;
+                if dense_ok && work * 4 >= n_items {
+                    for (&j, &hw) in hist.iter().zip(hv) {
+                        let (cols, ws) = w.row(j as usize);
+                        acc.add_row_dense(cols, ws, hw, usize::MAX);
+                    }
+                    acc.collect_dense();
+                } else {
+                    for (&j, &hw) in hist.iter().zip(hv) {
+                        let (cols, ws) = w.row(j as usize);
+                        for (&c, &wv) in cols.iter().zip(ws) {
+                            acc.add(c as usize, hw * wv);
+                        }
                     }
                 }
                 mask.set(&filter, u);

@@ -33,7 +33,7 @@ use std::cmp::Ordering;
 
 use rayon::prelude::*;
 
-use crate::accum::SparseAccumulator;
+use crate::accum::{SparseAccumulator, DENSE_MIN_VALUE};
 use crate::error::{CoreError, CoreResult};
 use crate::parallel;
 use crate::sparse::{Csr, CsrView};
@@ -140,6 +140,33 @@ fn accumulate_item(x: &CsrView<'_>, xt: &CsrView<'_>, i: usize, acc: &mut Sparse
     }
 }
 
+/// Like [`accumulate_item`], choosing per item between the sparse accumulator and a dense pass
+/// (no per-add bookkeeping, one scan of `n_items` slots at the end). The dense pass is taken
+/// when `dense_ok` (every value of `x` is at least [`DENSE_MIN_VALUE`]) and the item's work
+/// is at least a quarter of `n_items`. Both add the same products in the same order, so the
+/// result does not depend on the choice.
+#[inline]
+fn accumulate_item_adaptive(
+    x: &CsrView<'_>,
+    xt: &CsrView<'_>,
+    i: usize,
+    dense_ok: bool,
+    acc: &mut SparseAccumulator,
+) {
+    let (users, wi) = xt.row(i);
+    let n_items = x.n_cols();
+    let work: usize = users.iter().map(|&u| x.row_range(u as usize).len()).sum();
+    if !dense_ok || work * 4 < n_items {
+        accumulate_item(x, xt, i, acc);
+        return;
+    }
+    for (&u, &w_ui) in users.iter().zip(wi) {
+        let (items, wu) = x.row(u as usize);
+        acc.add_row_dense(items, wu, w_ui, i);
+    }
+    acc.collect_dense();
+}
+
 /// Runs `row_fn(acc, buf, i)` for every item in parallel blocks balanced by co-occurrence work
 /// and concatenates the rows each call leaves in `out`.
 fn per_item<F>(x: &CsrView<'_>, xt: &CsrView<'_>, row_fn: F) -> Csr
@@ -236,8 +263,9 @@ pub fn item_cosine_topn(
         }
         let xt = x.transpose()?;
         let xt = xt.view();
+        let dense_ok = x.data().par_iter().all(|&v| v >= DENSE_MIN_VALUE);
         Ok(per_item(&x, &xt, |acc, buf, i, out| {
-            accumulate_item(&x, &xt, i, acc);
+            accumulate_item_adaptive(&x, &xt, i, dense_ok, acc);
             let sims = acc.touched().iter().map(|&j| {
                 (
                     j,
