@@ -422,7 +422,10 @@ class NeuroMF(TorchRecommender):
 
         from reclib.nn.training import fit_network
 
-        users, items = log.users.astype(np.int64), log.items.astype(np.int64)
+        # Rows in (user, item) order: a seeded fit does not depend on the log's row order, so a
+        # Spark log (whose order follows its partitions) trains the same network as pandas.
+        order = np.lexsort((log.items, log.users))
+        users, items = log.users[order].astype(np.int64), log.items[order].astype(np.int64)
         sampler = _UnseenSampler(users, items, log.n_users, log.n_items)
         if (sampler.free == 0).any():
             logger.warning(
