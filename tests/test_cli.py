@@ -14,7 +14,9 @@ from reclib.experiment import run_experiment
 
 @pytest.fixture(scope="module")
 def pandas_table(data_dir) -> pd.DataFrame:
-    return run_experiment("ml-100k", data_dir=data_dir, engine="pandas", show_progress=False)
+    return run_experiment(
+        "ml-100k", data_dir=data_dir, engine="pandas", show_progress=False, nn_epochs=1
+    )
 
 
 def test_experiment_table(pandas_table: pd.DataFrame) -> None:
@@ -37,7 +39,8 @@ def test_experiment_table(pandas_table: pd.DataFrame) -> None:
 @pytest.mark.slow
 def test_experiment_same_metrics_on_spark(spark, data_dir, pandas_table: pd.DataFrame) -> None:
     spark_table = run_experiment(
-        "ml-100k", data_dir=data_dir, engine="spark", spark=spark, show_progress=False
+        "ml-100k", data_dir=data_dir, engine="spark", spark=spark, show_progress=False,
+        nn_epochs=1,
     )
     metrics = [c for c in pandas_table.columns if c.endswith("@10")]
     assert spark_table["model"].tolist() == pandas_table["model"].tolist()
@@ -59,7 +62,7 @@ def test_experiment_same_metrics_on_spark(spark, data_dir, pandas_table: pd.Data
 
 def test_cli_experiment_writes_csv_and_png(data_dir, tmp_path: Path, capsys) -> None:
     status = main(["experiment", "--dataset", "ml-100k", "--data-dir", str(data_dir),
-                   "--output-dir", str(tmp_path), "--no-progress"])
+                   "--output-dir", str(tmp_path), "--no-progress", "--nn-epochs", "1"])
     assert status == 0
     printed = capsys.readouterr().out
     assert "NDCG@10" in printed and "KNN" in printed
