@@ -12,6 +12,9 @@ weight (``MODELS.md`` §4.10); this module turns the counts into rule metrics fo
 
 Each antecedent keeps its ``num_neighbours`` rules of largest lift (ties: larger consequent id).
 
+A Spark log is counted on the executors, session by session, and the partial counts are merged
+by Spark (``reclib.engines.spark_rules``); the log itself never comes to the driver.
+
 Difference from the reference: an item repeated within a session counts once there (its largest
 relevance when ``use_relevance``).  The reference kept one entry per distinct (session, item,
 relevance), so an item rated twice in a session could push a confidence above 1.
@@ -111,13 +114,15 @@ class AssociationRulesItemRec(NeighbourRec):
     # Fit
 
     def fit(self, log: Any) -> "AssociationRulesItemRec":
-        """Count the rules of ``log``; see the class docstring for the session column."""
+        """Count the rules of ``log``; see the class docstring for the session column.
+
+        A Spark log is counted on the executors, session by session, and only the merged item
+        and pair tables come to the driver (``reclib.engines.spark_rules``).
+        """
         self._validate_params()
         if require_frame(log, "log") == "spark":
-            # One collect for ids, relevance and sessions, so that their rows line up.
-            wanted = [USER_COL, ITEM_COL, "relevance", self.session_col or USER_COL]
-            log = frame_to_arrow(log, list(dict.fromkeys(c for c in wanted
-                                                         if c in log.columns))).to_pandas()
+            self._fit_spark(log)
+            return self
         self._sessions = self._session_codes(log)
         try:
             return super().fit(log)  # type: ignore[return-value]
@@ -166,6 +171,31 @@ class AssociationRulesItemRec(NeighbourRec):
             ante, cons, pair_count, pair_rel, item_rel, n_sessions, self.num_neighbours
         )
         self._set_neighbours(log.n_items)
+
+    def _fit_spark(self, log: Any) -> None:
+        """Count on the executors (``reclib.engines.spark_rules``); merged counts on the driver.
+
+        Same validation, ids and rules as the pandas path; weight sums may differ from it in
+        the last bits (Spark adds per-partition sums), counts are exact.
+        """
+        from reclib.engines.spark_rules import count_rules
+
+        counts = count_rules(
+            log, self.session_col or USER_COL, bool(self.use_relevance),
+            int(self.min_item_count), int(self.min_pair_count),
+        )
+        logger.debug(
+            "fitting AssociationRulesItemRec on Spark: %d sessions, %d users, %d items",
+            counts.n_sessions, len(counts.user_ids), len(counts.item_ids),
+        )
+        self._rules = _rule_metrics(
+            counts.ante, counts.cons, counts.pair_count, counts.pair_rel, counts.item_rel,
+            counts.n_sessions, self.num_neighbours,
+        )
+        self.session_count = counts.n_sessions
+        self._set_neighbours(len(counts.item_ids))
+        self._user_ids, self._item_ids = counts.user_ids, counts.item_ids
+        self._user_dtype, self._item_dtype = counts.user_dtype, counts.item_dtype
 
     def _set_neighbours(self, n_items: int) -> None:
         assert self._rules is not None
