@@ -72,3 +72,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     )
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the real-cluster tests last: their fixture stops the shared local Spark session."""
+    # A process has one SparkContext; the cluster session replaces the local one for good.
+    items.sort(key=lambda item: item.get_closest_marker("spark_cluster") is not None)
