@@ -1,4 +1,4 @@
-"""Shared fixtures: the small fixture log of EVALUATION.md §5, real data paths, one Spark session."""
+"""Shared fixtures: the fixture log of EVALUATION.md §5, real data paths, one Spark session."""
 
 from __future__ import annotations
 
