@@ -167,69 +167,6 @@ fn accumulate_item_adaptive(
     acc.collect_dense();
 }
 
-/// Largest catalogue for [`cosine_topn_dense_gram`]: its item x item buffer of `f64` then stays
-/// within 256 MiB.
-const DENSE_GRAM_MAX_ITEMS: usize = 5792;
-
-/// [`item_cosine_topn`] for small catalogues of positive values, with half the work.
-///
-/// Row `i` of a dense item x item buffer receives `dot(i, j)` for `j > i` only (each row in
-/// parallel, users ascending, exactly the products and order of [`accumulate_item`]); row `i`
-/// of the similarity then reads `j < i` from row `j` of the buffer, since `dot(j, i)` adds the
-/// same products in the same order. Values are positive, so a non-zero entry is exactly a pair
-/// that shares a user, and the result equals the sparse path's bit for bit.
-fn cosine_topn_dense_gram(
-    x: &CsrView<'_>,
-    xt: &CsrView<'_>,
-    norms: &[f64],
-    shrink: f64,
-    num_neighbours: usize,
-) -> Csr {
-    let n = x.n_cols();
-    let mut gram = vec![0.0f64; n * n];
-    gram.par_chunks_mut(n.max(1)).enumerate().for_each(|(i, row)| {
-        let (users, wi) = xt.row(i);
-        for (&u, &w_ui) in users.iter().zip(wi) {
-            let (items, wu) = x.row(u as usize);
-            // Items are sorted: the ones after `i` are a suffix of the user's row.
-            let start = items.partition_point(|&j| (j as usize) <= i);
-            for (&j, &w_uj) in items[start..].iter().zip(&wu[start..]) {
-                row[j as usize] += w_ui * w_uj;
-            }
-        }
-    });
-
-    let gram = &gram;
-    let rows: Vec<(Vec<i32>, Vec<f64>)> = (0..n)
-        .into_par_iter()
-        .map_init(Vec::new, |buf, i| {
-            let sims = (0..n).filter(|&j| j != i).filter_map(|j| {
-                let dot = if j > i { gram[i * n + j] } else { gram[j * n + i] };
-                (dot != 0.0).then(|| (j as i32, shrunk_cosine(dot, norms[i], norms[j], shrink)))
-            });
-            let mut out = RowsOut::default();
-            cut_row(buf, num_neighbours, sims, &mut out);
-            (out.indices, out.data)
-        })
-        .collect();
-
-    let nnz = rows.iter().map(|r| r.0.len()).sum();
-    let mut out = Csr {
-        n_rows: n,
-        n_cols: n,
-        indptr: Vec::with_capacity(n + 1),
-        indices: Vec::with_capacity(nnz),
-        data: Vec::with_capacity(nnz),
-    };
-    out.indptr.push(0);
-    for (indices, data) in rows {
-        out.indptr.push(out.indptr[out.indptr.len() - 1] + indices.len() as i64);
-        out.indices.extend_from_slice(&indices);
-        out.data.extend_from_slice(&data);
-    }
-    out
-}
-
 /// Runs `row_fn(acc, buf, i)` for every item in parallel blocks balanced by co-occurrence work
 /// and concatenates the rows each call leaves in `out`.
 fn per_item<F>(x: &CsrView<'_>, xt: &CsrView<'_>, row_fn: F) -> Csr
@@ -327,9 +264,6 @@ pub fn item_cosine_topn(
         let xt = x.transpose()?;
         let xt = xt.view();
         let dense_ok = x.data().par_iter().all(|&v| v >= DENSE_MIN_VALUE);
-        if dense_ok && n_items <= DENSE_GRAM_MAX_ITEMS {
-            return Ok(cosine_topn_dense_gram(&x, &xt, &norms, shrink, num_neighbours));
-        }
         Ok(per_item(&x, &xt, |acc, buf, i, out| {
             accumulate_item_adaptive(&x, &xt, i, dense_ok, acc);
             let sims = acc.touched().iter().map(|&j| {
