@@ -1,6 +1,7 @@
 //! ADMM-SLIM: the dense ADMM loop of RePlay's `ADMMSLIM`, step for step (MODELS.md §4.8).
 //!
-//! Given the dense Gram matrix `G = XᵀX` (`n × n`, `n` items), starting matrices `B₀, C₀, Γ₀`,
+//! Given the dense Gram matrix `G = XᵀX` (`n × n`, `n` items), starting matrices
+//! `B₀, C₀, Γ₀`,
 //! penalties `lambda_1, lambda_2` and a starting `rho`:
 //!
 //! ```text
@@ -16,7 +17,8 @@
 //!     Γ  += rho·(B − C)
 //!     r_p = ‖B − C‖,  r_d = ‖−rho·(C − C_prev)‖
 //!     eps_p = 1e-3·n + 1e-3·max(‖B‖, ‖C‖),  eps_d = 1e-3·n + 1e-3·‖Γ‖
-//!     if r_p > 5·r_d: rho ← 2·rho  elif 5·r_p < r_d: rho ← rho/2       (P is not recomputed)
+//!     if r_p > 5·r_d: rho ← 2·rho  elif 5·r_p < r_d: rho ← rho/2
+//!     (P is not recomputed)
 //! ```
 //!
 //! (norms are Frobenius). The thresholds use `n`, not `√n` as the usual ADMM rule does, and the

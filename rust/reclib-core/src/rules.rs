@@ -247,7 +247,8 @@ mod tests {
     #[test]
     fn fixture_without_relevance() {
         // item sessions: 0 → {0,1,2,3}, 1 → {0,2,3}, 2 → {0,2}, 3 → {1}
-        // pairs: (0,1) in sessions 0,2,3 → 3; (0,2) in 0,2 → 2; (0,3) in 1 → 1; (1,2) in 0,2 → 2.
+        // pairs: (0,1) in sessions 0,2,3 → 3; (0,2) in 0,2 → 2; (0,3) in 1 → 1;
+        // (1,2) in 0,2 → 2.
         // MODELS.md: S = 4, rel(2) = 2, rel(1) = 3, pair_rel(2,1) = 2.
         let r = rules_count(fixture(false).view(), 1, 1).unwrap();
         assert_eq!(r.item_count, vec![4, 3, 2, 1]);

@@ -505,9 +505,10 @@ fn from_coo_impl(
                 let hi = ((t + 1) * chunk_len).min(n);
                 for p in lo..hi {
                     let slot = &mut next[rows[p] as usize];
-                    // SAFETY: chunk t owns positions [offset(t, r), offset(t, r) + count(t, r)) of
-                    // every row r, disjoint from every other chunk's by construction of the offsets,
-                    // and each position is used once because `slot` is bumped after every write.
+                    // SAFETY: chunk t owns positions [offset(t, r), offset(t, r) + count(t, r))
+                    // of every row r, disjoint from every other chunk's by construction of the
+                    // offsets, and each position is used once because `slot` is bumped after
+                    // every write.
                     unsafe { writer.write(*slot, (cols[p], values[p])) };
                     *slot += 1;
                 }

@@ -493,7 +493,10 @@ mod tests {
         let e = topk_dense(&[1., 2., 3., 4.], 2, 2, 1, f).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "invalid `exclude`: got a matrix with 1 rows, expected 2 rows, one per row of the scores"
+            concat!(
+                "invalid `exclude`: got a matrix with 1 rows, expected 2 rows, ",
+                "one per row of the scores"
+            )
         );
         let cand = [true];
         let f = ItemFilter {

@@ -311,7 +311,8 @@ fn filter_slices<'a>(
     Ok((ex, cand))
 }
 
-/// Build a canonical CSR from COO triples; `duplicates` in {"sum","max","first","last","count","error"}.
+/// Build a canonical CSR from COO triples;
+/// `duplicates` in {"sum","max","first","last","count","error"}.
 #[pyfunction]
 #[pyo3(signature = (rows, cols, values, n_rows, n_cols, duplicates))]
 fn build_csr<'py>(
