@@ -38,7 +38,8 @@
 //!
 //! For `j ∉ S ∪ {c}`, `G[j, c] = 0`, and `w_j = 0` is optimal given the others exactly when the
 //! update above leaves it at 0, i.e. when `−q_j ≤ n · lambda` (the KKT condition of
-//! `w_j ≥ 0` with the `‖w‖₁` term; `f` is convex, so KKT at every coordinate means a global minimum).
+//! `w_j ≥ 0` with the `‖w‖₁` term; `f` is convex, so KKT at every coordinate means a global
+//! minimum).
 //! When `A ≥ 0` every entry of `G` is `≥ 0`, and with `w ≥ 0` so is `q_j = Σ_k G[j, k] w_k`;
 //! since `lambda > 0` the condition always holds and the restriction to `S` is exact. For `A`
 //! with negative entries `q_j` can be negative, so after `S` converges the kernel checks the
