@@ -8,7 +8,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import reclib
+
+# The directory the tested reclib is imported from: the source tree for an editable install, site-
+# packages for a wheel install (whose copy holds the compiled `_core`, which the source tree lacks).
+PACKAGE_ROOT = Path(reclib.__file__).resolve().parents[1]
 
 
 def test_reclib_without_torch() -> None:
@@ -48,7 +52,7 @@ def test_reclib_without_torch() -> None:
         print("ok")
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
@@ -61,7 +65,7 @@ def test_importing_reclib_does_not_import_torch() -> None:
         "import sys, reclib, reclib.models, reclib.models.registry, reclib.nn; "
         "print('torch' in sys.modules)"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
