@@ -16,6 +16,7 @@ from reclib.exceptions import (
     ColumnTypeError,
     InvalidParameterError,
     InvalidValueError,
+    KernelError,
     SchemaError,
 )
 from reclib.models import ClusterRec, Word2VecRec
@@ -75,34 +76,35 @@ def test_huffman_codes_are_optimal_and_prefix_free() -> None:
             assert node_of_prefix.setdefault(tuple(bits[:depth]), int(node)) == node
 
 
-def _sequential_reference(tokens, sentence, counts, rank, window, step_size, seed):
-    """Spark MLlib's skip-gram loop written plainly, one pair at a time (one pass)."""
+def _sequential_reference(tokens, sentence, counts, rank, window, step_size, seed, max_iter=1):
+    """Spark MLlib's skip-gram loop written plainly in Python, one pair at a time."""
     rng = np.random.default_rng(seed)
     syn0 = ((rng.random((len(counts), rank), dtype=np.float32) - 0.5) / rank).astype(np.float32)
     syn1 = np.zeros((len(counts) - 1, rank), dtype=np.float32)
     indptr, points, codes = skipgram.huffman_paths(counts)
-    reach = window - rng.integers(0, window, size=len(tokens))
     starts = np.flatnonzero(np.r_[True, sentence[1:] != sentence[:-1]])
-    alpha_of = skipgram._alpha_schedule(starts, len(tokens), 0, 1, step_size)
     sentence_index = np.searchsorted(starts, np.arange(len(tokens)), side="right") - 1
-    for pos in range(len(tokens)):
-        alpha = alpha_of[sentence_index[pos]]
-        for offset in range(-reach[pos], reach[pos] + 1):
-            other = pos + offset
-            if offset == 0 or not 0 <= other < len(tokens) or sentence[other] != sentence[pos]:
-                continue
-            word, context = tokens[pos], tokens[other]
-            update = np.zeros(rank, dtype=np.float32)
-            for at in range(indptr[word], indptr[word + 1]):
-                node = points[at]
-                dot = np.float32(syn0[context] @ syn1[node])
-                if not -6 < dot < 6:
+    for iteration in range(max_iter):
+        reach = window - skipgram._draw_shrinks(rng, len(tokens), window)
+        alpha_of = skipgram._alpha_schedule(starts, len(tokens), iteration, max_iter, step_size)
+        for pos in range(len(tokens)):
+            alpha = alpha_of[sentence_index[pos]]
+            for offset in range(-reach[pos], reach[pos] + 1):
+                other = pos + offset
+                if offset == 0 or not 0 <= other < len(tokens) or sentence[other] != sentence[pos]:
                     continue
-                g = np.float32((1 - codes[at] - skipgram._sigmoid_table(np.array([dot]))[0])
-                               * alpha)
-                update += g * syn1[node]
-                syn1[node] += g * syn0[context]
-            syn0[context] += update
+                word, context = tokens[pos], tokens[other]
+                update = np.zeros(rank, dtype=np.float32)
+                for at in range(indptr[word], indptr[word + 1]):
+                    node = points[at]
+                    dot = np.float32(syn0[context] @ syn1[node])
+                    if not -6 < dot < 6:
+                        continue
+                    sigmoid = skipgram._sigmoid_table(np.array([dot]))[0]
+                    g = np.float32((1 - codes[at] - sigmoid) * alpha)
+                    update += g * syn1[node]
+                    syn1[node] += g * syn0[context]
+                syn0[context] += update
     return syn0
 
 
@@ -116,23 +118,88 @@ def _corpus(n_words: int, max_count: int, n_sentences: int, seed: int):
 
 
 def test_trainer_equals_the_sequential_algorithm() -> None:
-    # A corpus this small is trained one pair at a time: Spark's loop exactly.
+    # The Rust kernel (the default) runs Spark's loop: the plain Python loop gives its vectors.
     tokens, sentence, counts = _corpus(12, 20, 9, seed=4)
-    assert len(tokens) // skipgram._MIN_BATCHES == 1
-    expected = _sequential_reference(tokens, sentence, counts, 6, 3, 0.1, 11)
-    got = skipgram.train_skipgram(tokens, sentence, counts, 6, 3, 0.1, 1, 11)
+    expected = _sequential_reference(tokens, sentence, counts, 6, 3, 0.1, 11, max_iter=2)
+    got = skipgram.train_skipgram(tokens, sentence, counts, 6, 3, 0.1, 2, 11)
+    assert got.dtype == np.float32 and got.shape == (12, 6)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
 
 
-def test_trainer_mini_batches_stay_close_to_the_sequential_algorithm() -> None:
+def test_kernel_equals_the_numpy_reference_one_pair_at_a_time() -> None:
+    # Two small corpora with 10001 one-word sentences between them (words without pairs), so
+    # that the learning rate steps down within each pass at little cost for the numpy loop.
+    first, first_sentence, _ = _corpus(20, 30, 15, seed=6)
+    second, second_sentence, _ = _corpus(20, 30, 15, seed=7)
+    filler = np.random.default_rng(8).integers(0, 20, size=10001)
+    raw = np.concatenate([first, filler, second])
+    sentence = np.concatenate(
+        [first_sentence, 100 + np.arange(10001), 20000 + second_sentence]
+    )
+    counts = np.bincount(raw, minlength=20)
+    order = np.argsort(-counts, kind="stable")  # ids by count descending, as the caller does
+    tokens = np.argsort(order)[raw]
+    counts = counts[order].astype(np.int64)
+
+    got = skipgram.train_skipgram(tokens, sentence, counts, 8, 3, 0.05, 2, 5)
+    expected = skipgram.train_skipgram(tokens, sentence, counts, 8, 3, 0.05, 2, 5, batch_pairs=1)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    initial = skipgram.train_skipgram(tokens, sentence, counts, 8, 3, 1e-9, 1, 5)
+    assert np.abs(got - initial).max() > 0.01  # it did train
+    # The rate stepped down (once, at the sentence that starts after 10001 words) before the
+    # second corpus.
+    alpha = skipgram._alpha_schedule(
+        np.flatnonzero(np.r_[True, sentence[1:] != sentence[:-1]]), len(tokens), 0, 2, 0.05
+    )
+    assert alpha[0] == 0.05
+    assert alpha[-1] == pytest.approx(0.05 * (1 - 10001 / (2 * len(tokens) + 1)), rel=1e-12)
+
+
+def test_trainer_repeats_for_a_seed() -> None:
+    tokens, sentence, counts = _corpus(25, 60, 20, seed=2)
+    first = skipgram.train_skipgram(tokens, sentence, counts, 5, 2, 0.025, 2, 9)
+    np.testing.assert_array_equal(
+        skipgram.train_skipgram(tokens, sentence, counts, 5, 2, 0.025, 2, 9), first
+    )
+    other = skipgram.train_skipgram(tokens, sentence, counts, 5, 2, 0.025, 2, 10)
+    assert not np.allclose(other, first)
+
+
+def test_numpy_mini_batches_stay_close_to_the_sequential_algorithm() -> None:
     tokens, sentence, counts = _corpus(40, 150, 40, seed=5)
-    assert len(tokens) // skipgram._MIN_BATCHES > 10  # batches of more than 10 pairs
-    expected = _sequential_reference(tokens, sentence, counts, 8, 2, 0.025, 3)
-    got = skipgram.train_skipgram(tokens, sentence, counts, 8, 2, 0.025, 1, 3)
+    expected = skipgram.train_skipgram(tokens, sentence, counts, 8, 2, 0.025, 1, 3)
+    got = skipgram.train_skipgram(tokens, sentence, counts, 8, 2, 0.025, 1, 3, batch_pairs=16)
     cosine = (got * expected).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(
         expected, axis=1
     )
     assert cosine.min() > 0.98 and cosine.mean() > 0.995
+
+
+def test_kernel_refuses_bad_input() -> None:
+    from reclib import _core
+
+    syn0 = np.zeros((2, 3), dtype=np.float32)
+    syn1 = np.zeros((1, 3), dtype=np.float32)
+    args = [
+        np.array([0, 3], dtype=np.int64), np.array([0, 1, 0], dtype=np.int32),
+        np.array([0, 1, 2], dtype=np.int64), np.array([0, 0], dtype=np.int32),
+        np.array([False, True]), np.array([0, 0, 0], dtype=np.int32), syn0, syn1,
+    ]
+    new0, new1 = _core.skipgram_hs_pass(*args, 1, 0.1, 0, 1)
+    assert new0.shape == (2, 3) and new1.shape == (1, 3) and new0 is not syn0
+
+    shrinks = np.array([0, 1, 0], dtype=np.int32)
+    with pytest.raises(KernelError, match=r"`shrinks`\[1\] = 1, expected a value in \[0, window"):
+        _core.skipgram_hs_pass(*args[:5], shrinks, syn0, syn1, 1, 0.1, 0, 1)
+    words = np.array([0, 2, 0], dtype=np.int32)
+    with pytest.raises(KernelError, match=r"`sentence_indices`\[1\] = 2 is out of range"):
+        _core.skipgram_hs_pass(args[0], words, *args[2:], 1, 0.1, 0, 1)
+    with pytest.raises(KernelError, match=r"`syn0`: got .* dtype float64, expected .* float32"):
+        _core.skipgram_hs_pass(*args[:6], syn0.astype(np.float64), syn1, 1, 0.1, 0, 1)
+    with pytest.raises(KernelError, match=r"invalid `syn1`: got shape \(2, 3\), expected \(1, 3\)"):
+        _core.skipgram_hs_pass(*args[:7], np.zeros((2, 3), np.float32), 1, 0.1, 0, 1)
+    with pytest.raises(KernelError, match=r"invalid `iteration`: got 1"):
+        _core.skipgram_hs_pass(*args, 1, 0.1, 1, 1)
 
 
 def test_alpha_schedule_steps_like_spark() -> None:
@@ -252,6 +319,7 @@ def test_cold_users_with_history_are_served(seq_log: pd.DataFrame) -> None:
         ({"step_size": 0.0}, r"`step_size` of Word2VecRec must be in \(0.0, inf\]"),
         ({"max_iter": 0}, r"`max_iter` of Word2VecRec must be >= 1"),
         ({"window_size": 0}, r"`window_size` of Word2VecRec must be >= 1"),
+        ({"window_size": 2**31}, r"`window_size` of Word2VecRec must be <= 2147483647"),
         ({"use_idf": "yes"}, r"`use_idf` of Word2VecRec must be True or False"),
         ({"seed": -1}, r"`seed` of Word2VecRec must be >= 0"),
     ],

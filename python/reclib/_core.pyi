@@ -1,8 +1,8 @@
 """Type stubs of ``reclib._core``, the Rust kernels (crate ``rust/reclib-py`` over ``reclib-core``).
 
 Array arguments must be numpy arrays of exactly the dtype named (indptr int64; indices, rows,
-cols and items int32; data, values and scores float64; masks bool) and C-contiguous; they are
-read in place, never copied. Every returned array is new. A "CSR triple" is
+cols and items int32; data, values and scores float64; word vectors float32; masks bool) and
+C-contiguous; they are read in place, never copied. Every returned array is new. A "CSR triple" is
 ``(indptr int64[n_rows + 1], indices int32[nnz], data float64[nnz])`` with column indices strictly
 ascending within each row. ``exclude`` is ``(indptr, indices)`` of a CSR with one row per score
 row (indices in any order; a full triple is accepted and its data ignored). Top-k results are
@@ -20,6 +20,7 @@ import numpy.typing as npt
 _I64 = npt.NDArray[np.int64]
 _I32 = npt.NDArray[np.int32]
 _F64 = npt.NDArray[np.float64]
+_F32 = npt.NDArray[np.float32]
 _Bool = npt.NDArray[np.bool_]
 _CsrTriple = tuple[_I64, _I32, _F64]
 _TopK = tuple[_I64, _I32, _F64]
@@ -173,6 +174,37 @@ def rules_count(
     ``min(w_a, w_b)`` over them. Pairs come in both directions with equal numbers, sorted by
     (ante, cons). Minimums of 0 turn the filters off: counts of disjoint session sets run that
     way can be summed by key and filtered afterwards (never filter items before merging).
+    """
+
+def skipgram_hs_pass(
+    sentence_indptr: _I64,
+    sentence_indices: _I32,
+    path_indptr: _I64,
+    path_indices: _I32,
+    path_codes: _Bool,
+    shrinks: _I32,
+    syn0: _F32,
+    syn1: _F32,
+    window: int,
+    step_size: float,
+    iteration: int,
+    max_iter: int,
+) -> tuple[_F32, _F32]:
+    """One pass of skip-gram word2vec with hierarchical softmax, Spark MLlib's sequential loop.
+
+    Sentences are the rows of ``(sentence_indptr, sentence_indices)`` (vocabulary ids in
+    ``[0, n_words)``, already without out-of-vocabulary tokens and cut to the maximum sentence
+    length); word ``w``'s Huffman path is ``path_indices[path_indptr[w]:path_indptr[w + 1]]``
+    (inner nodes in ``[0, n_words - 1)``, root first) with the bits ``path_codes`` of the same
+    range. ``shrinks`` holds one window shrink in ``[0, window)`` per token. ``syn0`` is the
+    ``(n_words, rank)`` float32 input vectors, ``syn1`` the ``(n_words - 1, rank)`` inner-node
+    vectors. Every (context, centre) pair is one SGD step, in Spark's order, with the sigmoid
+    table (index scale 83, no update where ``|dot| >= 6``) and the learning-rate schedule of
+    pass ``iteration`` of ``max_iter`` (``reclib.models._skipgram``). Single-threaded and
+    deterministic. Returns new ``(syn0, syn1)`` after the pass; the inputs are not modified.
+    Refuses ``window``, ``max_iter`` or rank below 1, ``iteration`` outside ``[0, max_iter)``,
+    ``step_size`` not finite and > 0, non-finite vectors, and ids, pointers, codes or shrinks
+    that do not fit.
     """
 
 def set_num_threads(n: int) -> None:

@@ -1,4 +1,4 @@
-"""Skip-gram word2vec with hierarchical softmax, in vectorised numpy.
+"""Skip-gram word2vec with hierarchical softmax: Spark MLlib's sequential loop, in Rust.
 
 This is the algorithm Spark MLlib's ``Word2Vec`` runs (the one of the original ``word2vec.c``
 with ``-cbow 0 -hs 1 -negative 0``), so that :class:`~reclib.models.word2vec.Word2VecRec` learns
@@ -6,7 +6,8 @@ the same kind of vectors on pandas as on Spark:
 
 * vocabulary: the words with at least ``min_count`` occurrences, sorted by count descending;
   out-of-vocabulary tokens are removed from the sentences before windows are taken, and
-  sentences are cut into pieces of at most ``max_sentence_length`` tokens;
+  sentences are cut into pieces of at most ``max_sentence_length`` tokens (both done by the
+  caller);
 * a Huffman tree over the vocabulary; each word's output is its path of inner nodes and the
   left/right bits on the way;
 * for every position, a random shrink ``b`` in ``[0, window)`` and the context words at offsets
@@ -24,14 +25,26 @@ the same kind of vectors on pandas as on Spark:
 The last two details matter: with a continuous learning-rate decay and an exact sigmoid, the
 vectors of frequent items come out about 25 % shorter and NDCG@10 on ml-100k about 10 % lower.
 
-What differs from Spark: the steps are applied in mini-batches of up to ``_BATCH_PAIRS``
-consecutive pairs (the gradients of a batch are computed from the same parameters, then summed
-into them; corpora under ``2 * _MIN_BATCHES`` words go one pair at a time),
-and the random numbers come from numpy (``default_rng(seed)``).  With one pair per batch, the
-same initial vectors and the same vocabulary order, the result equals Spark's vectors to float
-precision (checked on ml-100k: cosine 1.0, norms equal to 7 digits); mini-batches shrink the
-vectors of the most frequent items by a few per cent.  Results are repeatable for a fixed seed
-on one machine.
+The steps run one pair at a time, in Spark's order, in the Rust kernel
+``reclib._core.skipgram_hs_pass`` (one call per pass, single-threaded like Spark's default
+``numPartitions=1``).  Python keeps every random number: numpy's ``default_rng(seed)`` draws the
+initial vectors and, per pass, the shrinks of all positions.  What differs from Spark is
+therefore only the random numbers (Spark draws them with its own generators, so a fixed seed
+gives other vectors than Spark's) and the order of float additions in a dot product.  Results
+are repeatable for a fixed seed.
+
+The order of the sentences is the caller's, and it matters: one pass of SGD with a decaying
+learning rate depends on it.  Spark ML trains the sentences in the order its ``groupBy`` yields
+them, which changes with ``spark.sql.shuffle.partitions``; on ml-100k (seeds 1-7) Spark ML's
+own NDCG@10 is 0.1068, 0.1038 and 0.1096 with 1, 8 and 200 shuffle partitions, and this
+trainer, given each of those sentence orders, gives 0.1067, 0.1030 and 0.1090.
+
+A vectorised numpy version of the same pass is kept as an independent reference
+(``batch_pairs``): it applies the steps in mini-batches of consecutive pairs whose gradients
+are computed from the same parameters; with one pair per batch it gives the kernel's vectors
+to float precision (ml-100k: largest difference 4e-7).  Larger batches make it faster than a
+Python loop but shrink the vectors of the most frequent items (ml-100k: -3 % at 128 pairs),
+which costs about 1 % of NDCG@10 there.
 """
 
 from __future__ import annotations
@@ -39,9 +52,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from reclib import _core
 from reclib._logging import get_logger
 
-__all__ = ["huffman_paths", "train_skipgram"]
+__all__ = ["MAX_WINDOW", "huffman_paths", "train_skipgram"]
 
 logger = get_logger(__name__)
 
@@ -50,18 +64,15 @@ _MAX_EXP = 6.0
 #: Spark's sigmoid table: 1000 entries over [-6, 6), indexed with the scale 1000 // 6 / 2.
 _TABLE_SIZE = 1000
 _TABLE_SCALE = (_TABLE_SIZE // 6) / 2.0
+_TABLE_X = (2.0 * np.arange(_TABLE_SIZE) / _TABLE_SIZE - 1.0) * _MAX_EXP
+#: Its values, as float32 like Spark's (``exp(x) / (exp(x) + 1)``).
+_TABLE = (np.exp(_TABLE_X) / (np.exp(_TABLE_X) + 1.0)).astype(np.float32)
 #: The learning rate is recomputed once more than this many words were processed since the
 #: last change, at the start of a sentence (Spark's schedule).
 _ALPHA_EVERY = 10000
-#: (context, centre) pairs per mini-batch at most: small enough that few updates collide.
-# Limitation: a batch computes its gradients from the same parameters, so the vectors of the
-# most frequent items come out a few per cent shorter than Spark's sequential updates give
-# (ml-100k: -3 % at 128 pairs, -5 % at 512); an exact sequential kernel needs compiled code.
-_BATCH_PAIRS = 128
-#: Smaller corpora get smaller batches, so that a pass has at least about this many of them
-#: (a corpus of fewer than twice this many words is trained one pair at a time, exactly).
-_MIN_BATCHES = 128
-#: Entries of the window matrix built at once (positions x 2 * window).
+#: Largest window: the shrinks are drawn as int32 (Spark's ``windowSize`` is a Java int too).
+MAX_WINDOW = 2**31 - 1
+#: Entries of the window matrix built at once by the numpy reference (positions x 2 * window).
 _WINDOW_CELLS = 1 << 21
 
 
@@ -133,19 +144,19 @@ def huffman_paths(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def _window_pairs(
     tokens: np.ndarray,
     sentence: np.ndarray,
+    shrinks: np.ndarray,
     begin: int,
     end: int,
     window: int,
-    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pairs whose centre lies in ``[begin, end)``, in corpus order.
+    """The pairs whose centre lies in ``[begin, end)``, in corpus order (numpy reference).
 
     Returns ``(context word, centre word, centre position)``; ``position`` counts from 0 in the
     whole corpus.
     """
     n = len(tokens)
     centres = np.arange(begin, end)
-    reach = window - rng.integers(0, window, size=len(centres))
+    reach = window - shrinks[begin:end].astype(np.int64)
     offsets = np.concatenate([np.arange(-window, 0), np.arange(1, window + 1)])
     other = centres[:, None] + offsets[None, :]
     inside = (other >= 0) & (other < n) & (np.abs(offsets)[None, :] <= reach[:, None])
@@ -156,15 +167,16 @@ def _window_pairs(
 
 
 def _sigmoid_table(dots: np.ndarray) -> np.ndarray:
-    """Spark's (and word2vec.c's) table sigmoid, valid for ``|dots| < 6``.
+    """Spark's (and word2vec.c's) table sigmoid as float32, valid for ``|dots| < 6``.
 
     The table holds ``sigmoid(-6 + 12 * i / 1000)``, but it is indexed with ``(dot + 6) * 83``
     (an integer division in the original), so it reads the sigmoid at about ``dot - 0.03``.
-    This small negative shift is part of the reference's behaviour and is kept.
+    This small negative shift is part of the reference's behaviour and is kept.  As in Spark,
+    ``dot + 6`` is a float32 sum and the product with 83 is taken in float64.
     """
-    index = ((dots + _MAX_EXP) * _TABLE_SCALE).astype(np.int64)
-    index = np.clip(index, 0, _TABLE_SIZE - 1)
-    return 1.0 / (1.0 + np.exp(-((2.0 * index / _TABLE_SIZE - 1.0) * _MAX_EXP)))
+    shifted = dots.astype(np.float32) + np.float32(_MAX_EXP)
+    index = (shifted.astype(np.float64) * _TABLE_SCALE).astype(np.int64)
+    return _TABLE[np.clip(index, 0, _TABLE_SIZE - 1)]
 
 
 def _alpha_schedule(
@@ -195,7 +207,11 @@ def _sgd_batch(
     alpha: np.ndarray,
     paths: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    """One mini-batch of hierarchical-softmax steps (``alpha`` per pair), applied in place."""
+    """One mini-batch of hierarchical-softmax steps (``alpha`` per pair), applied in place.
+
+    The numpy reference of the Rust kernel: every gradient of the batch is computed from the
+    parameters as they were before it, then the updates are summed into them.
+    """
     indptr, points, codes = paths
     starts = indptr[centre]
     lengths = indptr[centre + 1] - starts
@@ -232,6 +248,35 @@ def _sgd_batch(
     syn0[words] += gather @ delta_in
 
 
+def _draw_shrinks(rng: np.random.Generator, n_tokens: int, window: int) -> np.ndarray:
+    """One pass's window shrinks: ``b`` in ``[0, window)`` for every position, in corpus order."""
+    return rng.integers(0, window, size=n_tokens, dtype=np.int32)
+
+
+def _numpy_pass(
+    syn0: np.ndarray,
+    syn1: np.ndarray,
+    tokens: np.ndarray,
+    sentence: np.ndarray,
+    shrinks: np.ndarray,
+    paths: tuple[np.ndarray, np.ndarray, np.ndarray],
+    token_alpha: np.ndarray,
+    window: int,
+    batch_pairs: int,
+) -> None:
+    """One pass of the numpy reference, in mini-batches of ``batch_pairs`` pairs, in place."""
+    total = len(tokens)
+    chunk = max(1, _WINDOW_CELLS // (2 * window))
+    for begin in range(0, total, chunk):
+        context, centre, position = _window_pairs(
+            tokens, sentence, shrinks, begin, min(begin + chunk, total), window
+        )
+        pair_alpha = token_alpha[position]
+        for at in range(0, len(centre), batch_pairs):
+            batch = slice(at, at + batch_pairs)
+            _sgd_batch(syn0, syn1, context[batch], centre[batch], pair_alpha[batch], paths)
+
+
 def train_skipgram(
     tokens: np.ndarray,
     sentence: np.ndarray,
@@ -241,6 +286,7 @@ def train_skipgram(
     step_size: float,
     max_iter: int,
     seed: int | None,
+    batch_pairs: int | None = None,
 ) -> np.ndarray:
     """Train input vectors for a tokenised corpus.
 
@@ -253,7 +299,12 @@ def train_skipgram(
     counts : numpy.ndarray of int64
         Occurrences of each vocabulary word, non-increasing (index 0 is the most frequent).
     rank, window, step_size, max_iter, seed
-        Vector size, window, initial learning rate, passes over the corpus, random seed.
+        Vector size, window (at most ``MAX_WINDOW``), initial learning rate, passes over the
+        corpus, random seed.
+    batch_pairs : int, optional
+        None (the default) trains with the Rust kernel, one pair at a time as Spark does.  A
+        number trains with the numpy reference instead, in mini-batches of that many pairs
+        (1 gives the kernel's vectors to float precision; for tests and comparisons).
 
     Returns
     -------
@@ -270,24 +321,27 @@ def train_skipgram(
     syn1 = np.zeros((n_words - 1, rank), dtype=np.float32)
     paths = huffman_paths(counts)
 
+    # Sentences as row pointers over the tokens; the kernel takes int32 ids and bool bits.
     total = len(tokens)
     starts = np.flatnonzero(np.r_[True, sentence[1:] != sentence[:-1]])
-    lengths = np.diff(np.r_[starts, total])
-    chunk = max(1, _WINDOW_CELLS // (2 * window))
-    batch_pairs = int(np.clip(total // _MIN_BATCHES, 1, _BATCH_PAIRS))
+    sentence_indptr = np.r_[starts, total].astype(np.int64)
+    words = tokens.astype(np.int32)
+    path_indptr, path_nodes, path_codes = paths[0], paths[1].astype(np.int32), paths[2] > 0
+
     for iteration in range(max_iter):
-        token_alpha = np.repeat(
-            _alpha_schedule(starts, total, iteration, max_iter, step_size), lengths
-        )
-        for begin in range(0, total, chunk):
-            context, centre, position = _window_pairs(
-                tokens, sentence, begin, min(begin + chunk, total), window, rng
+        shrinks = _draw_shrinks(rng, total, window)
+        if batch_pairs is None:
+            syn0, syn1 = _core.skipgram_hs_pass(
+                sentence_indptr, words, path_indptr, path_nodes, path_codes, shrinks,
+                syn0, syn1, window, step_size, iteration, max_iter,
             )
-            pair_alpha = token_alpha[position]
-            for at in range(0, len(centre), batch_pairs):
-                batch = slice(at, at + batch_pairs)
-                _sgd_batch(
-                    syn0, syn1, context[batch], centre[batch], pair_alpha[batch], paths
-                )
+        else:
+            token_alpha = np.repeat(
+                _alpha_schedule(starts, total, iteration, max_iter, step_size),
+                np.diff(sentence_indptr),
+            )
+            _numpy_pass(
+                syn0, syn1, tokens, sentence, shrinks, paths, token_alpha, window, batch_pairs
+            )
         logger.debug("skip-gram pass %d of %d done", iteration + 1, max_iter)
     return syn0

@@ -9,8 +9,8 @@ Fit (``MODELS.md`` §4.9):
 * ``idf(i) = ln(N_users / n_i)`` with ``n_i`` the number of distinct users of ``i``, when
   ``use_idf``; otherwise 1.
 
-A pandas log is trained in-process (:mod:`reclib.models._skipgram`, the same algorithm in
-vectorised numpy); a Spark log is trained, distributed, by Spark ML's
+A pandas log is trained in-process (:mod:`reclib.models._skipgram`, the same algorithm and
+sequential loop in Rust); a Spark log is trained, distributed, by Spark ML's
 ``pyspark.ml.feature.Word2Vec`` and the vectors are collected to the driver.  Either way the
 fitted state is the same numpy arrays, so both engines predict identically from one model.
 
@@ -33,8 +33,9 @@ from reclib._logging import get_logger
 from reclib._sparse import Csr
 from reclib.data.schema import ITEM_COL, TIMESTAMP_COL, USER_COL, check_spark_log
 from reclib.engines.frames import is_spark_frame
+from reclib.exceptions import InvalidParameterError
 from reclib.models._checks import check_bool, check_float, check_int
-from reclib.models._skipgram import train_skipgram
+from reclib.models._skipgram import MAX_WINDOW, train_skipgram
 from reclib.models.base import DenseLog, PredictBlock, Recommender
 from reclib.models.factor import FactorRec
 
@@ -60,8 +61,8 @@ class Word2VecRec(FactorRec):
     max_iter : int, default 1
         Passes over the sentences (>= 1).
     window_size : int, default 1
-        Largest distance between a word and its context (>= 1); each position draws a window
-        between 1 and ``window_size``.
+        Largest distance between a word and its context (>= 1, at most ``2**31 - 1`` as in
+        Spark ML); each position draws a window between 1 and ``window_size``.
     use_idf : bool, default False
         Weight each history item by ``ln(N_users / n_i)`` in the user vector.
     seed : int, optional
@@ -71,9 +72,12 @@ class Word2VecRec(FactorRec):
     Notes
     -----
     The in-process trainer (:mod:`reclib.models._skipgram`) is Spark MLlib's skip-gram with
-    hierarchical softmax, including its sigmoid table and learning-rate schedule, applied in
-    mini-batches of consecutive (context, centre) pairs.  It does not draw the same random
-    numbers as Spark, so a fixed seed repeats results on one engine only.  ``get_features``
+    hierarchical softmax, including its sigmoid table and learning-rate schedule, applied one
+    (context, centre) pair at a time in Spark's order (a single-threaded Rust kernel).  It does
+    not draw the same random numbers as Spark, so a fixed seed repeats results on one engine
+    only.  It trains the users' sentences in user order, where Spark ML takes them in the order
+    of its shuffle partitions; the order changes the result of the single SGD pass by a few
+    per cent either way on MovieLens.  ``get_features``
     returns ``(None, None)`` as in the reference.
 
     Examples
@@ -126,6 +130,10 @@ class Word2VecRec(FactorRec):
         check_float("Word2VecRec", "step_size", self.step_size, low=0.0, low_open=True)
         check_int("Word2VecRec", "max_iter", self.max_iter, low=1)
         check_int("Word2VecRec", "window_size", self.window_size, low=1)
+        if self.window_size > MAX_WINDOW:
+            raise InvalidParameterError(
+                f"`window_size` of Word2VecRec must be <= {MAX_WINDOW}, got {self.window_size}"
+            )
         check_bool("Word2VecRec", "use_idf", self.use_idf)
         if self.seed is not None:
             check_int("Word2VecRec", "seed", self.seed, low=0)

@@ -15,6 +15,7 @@
 //! | [`slim`] | SLIM weights: non-negative elastic net per item by Gram coordinate descent |
 //! | [`admm`] | ADMM-SLIM: the dense ADMM loop of the original implementation |
 //! | [`rules`] | association-rule counts: per-item and per-pair session counts and weights |
+//! | [`word2vec`] | skip-gram word2vec with hierarchical softmax, Spark MLlib's sequential loop |
 //! | [`parallel`] | the fork-safe thread pool every kernel runs on |
 //!
 //! Conventions: indices are `i32`, row pointers `i64`, values `f64`; CSR rows have strictly
@@ -36,6 +37,7 @@ pub mod slim;
 pub mod sparse;
 pub mod topk;
 pub mod wilson;
+pub mod word2vec;
 
 pub use admm::{admm_slim_fit, AdmmFit, AdmmParams, AdmmStart};
 pub use error::{CoreError, CoreResult};
@@ -47,3 +49,4 @@ pub use slim::slim_fit;
 pub use sparse::{Csr, CsrView, Duplicates, Pattern};
 pub use topk::{topk_csr, topk_dense, topk_ranked, ItemFilter, TopK};
 pub use wilson::wilson_lower_bound;
+pub use word2vec::{skipgram_hs_pass, HuffmanPaths, Sentences, SkipGramPass};

@@ -14,8 +14,8 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyTuple, PyType};
 use reclib_core::{
-    self as core, AdmmParams, AdmmStart, CoreError, Csr, CsrView, Duplicates, ItemFilter, Pattern,
-    TopK,
+    self as core, AdmmParams, AdmmStart, CoreError, Csr, CsrView, Duplicates, HuffmanPaths,
+    ItemFilter, Pattern, Sentences, SkipGramPass, TopK,
 };
 
 type Triple<'py> = (
@@ -33,6 +33,9 @@ type StatsOut<'py> = (
 
 /// `(C, rho_final, iterations)` of `admm_slim_fit`.
 type AdmmOut<'py> = (Bound<'py, PyArray2<f64>>, f64, usize);
+
+/// `(syn0, syn1)` of `skipgram_hs_pass`.
+type SkipGramOut<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
 
 /// `(item_count, item_rel, ante, cons, pair_count, pair_rel)` of `rules_count`.
 type RulesOut<'py> = (
@@ -697,6 +700,89 @@ fn rules_count<'py>(
     ))
 }
 
+/// One pass of skip-gram word2vec with hierarchical softmax (Spark MLlib's sequential loop);
+/// returns new `(syn0, syn1)`, the inputs are not modified.
+#[pyfunction]
+#[pyo3(signature = (
+    sentence_indptr, sentence_indices, path_indptr, path_indices, path_codes, shrinks,
+    syn0, syn1, window, step_size, iteration, max_iter
+))]
+#[allow(clippy::too_many_arguments)]
+fn skipgram_hs_pass<'py>(
+    py: Python<'py>,
+    sentence_indptr: &Bound<'py, PyAny>,
+    sentence_indices: &Bound<'py, PyAny>,
+    path_indptr: &Bound<'py, PyAny>,
+    path_indices: &Bound<'py, PyAny>,
+    path_codes: &Bound<'py, PyAny>,
+    shrinks: &Bound<'py, PyAny>,
+    syn0: &Bound<'py, PyAny>,
+    syn1: &Bound<'py, PyAny>,
+    window: i64,
+    step_size: f64,
+    iteration: i64,
+    max_iter: i64,
+) -> PyResult<SkipGramOut<'py>> {
+    let window = positive(py, "window", window)?;
+    let iteration = count(py, "iteration", iteration)?;
+    let max_iter = positive(py, "max_iter", max_iter)?;
+    let (s_indptr, s_indices) = (
+        arr1::<i64>(sentence_indptr, "sentence_indptr")?,
+        arr1::<i32>(sentence_indices, "sentence_indices")?,
+    );
+    let (p_indptr, p_indices, p_codes) = (
+        arr1::<i64>(path_indptr, "path_indptr")?,
+        arr1::<i32>(path_indices, "path_indices")?,
+        arr1::<bool>(path_codes, "path_codes")?,
+    );
+    let b = arr1::<i32>(shrinks, "shrinks")?;
+    let (v0, v1) = (arr2::<f32>(syn0, "syn0")?, arr2::<f32>(syn1, "syn1")?);
+    let (n_words, rank) = (v0.shape()[0], v0.shape()[1]);
+    let inner = [n_words.saturating_sub(1), rank];
+    if v1.shape() != inner {
+        return Err(core_err(
+            py,
+            CoreError::invalid(
+                "syn1",
+                format!("shape ({}, {})", v1.shape()[0], v1.shape()[1]),
+                format!(
+                    "({}, {rank}): one row per inner node, as wide as `syn0`",
+                    inner[0]
+                ),
+            ),
+        ));
+    }
+    let sentences = Sentences {
+        indptr: slice(py, &s_indptr, "sentence_indptr")?,
+        words: slice(py, &s_indices, "sentence_indices")?,
+    };
+    let paths = HuffmanPaths {
+        indptr: slice(py, &p_indptr, "path_indptr")?,
+        nodes: slice(py, &p_indices, "path_indices")?,
+        codes: slice(py, &p_codes, "path_codes")?,
+    };
+    let bs = slice(py, &b, "shrinks")?;
+    let (s0, s1) = (slice(py, &v0, "syn0")?, slice(py, &v1, "syn1")?);
+    let params = SkipGramPass {
+        rank,
+        window,
+        step_size,
+        iteration,
+        max_iter,
+    };
+    let (out0, out1) = py
+        .detach(|| {
+            let (mut out0, mut out1) = (s0.to_vec(), s1.to_vec());
+            core::skipgram_hs_pass(sentences, paths, bs, params, &mut out0, &mut out1)
+                .map(|()| (out0, out1))
+        })
+        .map_err(|e| core_err(py, e))?;
+    Ok((
+        PyArray1::from_vec(py, out0).reshape([n_words, rank])?,
+        PyArray1::from_vec(py, out1).reshape(inner)?,
+    ))
+}
+
 /// Size the thread pool used by all kernels (0 = number of CPUs).
 #[pyfunction]
 #[pyo3(signature = (n))]
@@ -730,6 +816,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(slim_fit, m)?)?;
     m.add_function(wrap_pyfunction!(admm_slim_fit, m)?)?;
     m.add_function(wrap_pyfunction!(rules_count, m)?)?;
+    m.add_function(wrap_pyfunction!(skipgram_hs_pass, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     Ok(())
