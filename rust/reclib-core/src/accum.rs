@@ -69,6 +69,19 @@ impl SparseAccumulator {
         }
     }
 
+    /// [`add_row_dense`](Self::add_row_dense) for a row whose values and scale are all `1.0`:
+    /// adds `1.0` per column without reading any value (the same sums, bit for bit, since
+    /// `1.0 · 1.0 = 1.0` and sums of ones are exact integers far below 2^53).
+    #[inline]
+    pub(crate) fn add_ones_dense(&mut self, cols: &[i32], skip: usize) {
+        for &j in cols {
+            let j = j as usize;
+            if j != skip {
+                self.values[j] += 1.0;
+            }
+        }
+    }
+
     /// Marks every non-zero slot as touched, in ascending order (after `add_row_dense`).
     pub(crate) fn collect_dense(&mut self) {
         for (j, &v) in self.values.iter().enumerate() {

@@ -142,7 +142,7 @@ fn accumulate_item(x: &CsrView<'_>, xt: &CsrView<'_>, i: usize, acc: &mut Sparse
 
 /// Like [`accumulate_item`], choosing per item between the sparse accumulator and a dense pass
 /// (no per-add bookkeeping, one scan of `n_items` slots at the end). The dense pass is taken
-/// when `dense_ok` (every value of `x` is at least [`DENSE_MIN_VALUE`]) and the item's work
+/// when `dense` allows it (see [`DensePath`]) and the item's work
 /// is at least a quarter of `n_items`. Both add the same products in the same order, so the
 /// result does not depend on the choice.
 #[inline]
@@ -150,21 +150,51 @@ fn accumulate_item_adaptive(
     x: &CsrView<'_>,
     xt: &CsrView<'_>,
     i: usize,
-    dense_ok: bool,
+    dense: DensePath,
     acc: &mut SparseAccumulator,
 ) {
     let (users, wi) = xt.row(i);
     let n_items = x.n_cols();
     let work: usize = users.iter().map(|&u| x.row_range(u as usize).len()).sum();
-    if !dense_ok || work * 4 < n_items {
+    if dense == DensePath::No || work * 4 < n_items {
         accumulate_item(x, xt, i, acc);
         return;
     }
-    for (&u, &w_ui) in users.iter().zip(wi) {
-        let (items, wu) = x.row(u as usize);
-        acc.add_row_dense(items, wu, w_ui, i);
+    if dense == DensePath::Ones {
+        for &u in users {
+            acc.add_ones_dense(x.row(u as usize).0, i);
+        }
+    } else {
+        for (&u, &w_ui) in users.iter().zip(wi) {
+            let (items, wu) = x.row(u as usize);
+            acc.add_row_dense(items, wu, w_ui, i);
+        }
     }
     acc.collect_dense();
+}
+
+/// Which dense accumulation [`accumulate_item_adaptive`] may use, decided once per matrix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DensePath {
+    /// Some value is below [`DENSE_MIN_VALUE`] (or NaN): sparse accumulation only.
+    No,
+    /// Every value is at least [`DENSE_MIN_VALUE`].
+    Weighted,
+    /// Every value is exactly `1.0` (binary interactions): no value is read at all, which
+    /// halves the memory traffic of the dominant loop.
+    Ones,
+}
+
+impl DensePath {
+    fn of(x: &CsrView<'_>) -> DensePath {
+        if x.data().par_iter().all(|&v| v == 1.0) {
+            DensePath::Ones
+        } else if x.data().par_iter().all(|&v| v >= DENSE_MIN_VALUE) {
+            DensePath::Weighted
+        } else {
+            DensePath::No
+        }
+    }
 }
 
 /// Runs `row_fn(acc, buf, i)` for every item in parallel blocks balanced by co-occurrence work
@@ -263,9 +293,9 @@ pub fn item_cosine_topn(
         }
         let xt = x.transpose()?;
         let xt = xt.view();
-        let dense_ok = x.data().par_iter().all(|&v| v >= DENSE_MIN_VALUE);
+        let dense = DensePath::of(&x);
         Ok(per_item(&x, &xt, |acc, buf, i, out| {
-            accumulate_item_adaptive(&x, &xt, i, dense_ok, acc);
+            accumulate_item_adaptive(&x, &xt, i, dense, acc);
             let sims = acc.touched().iter().map(|&j| {
                 (
                     j,

@@ -120,6 +120,31 @@ fn cosine_topn_equals_from_dots_bitwise() {
     }
 }
 
+/// The dense accumulation paths of `item_cosine_topn` (taken for positive values, and without
+/// reading values when all are 1.0) against `cooccurrence`, which always accumulates sparsely.
+#[test]
+fn dense_paths_equal_sparse_bitwise() {
+    let mut rng = SplitMix(11);
+    let (n_users, n_items, nnz) = (300, 40, 5000);
+    let rows: Vec<i32> = (0..nnz).map(|_| rng.below(n_users) as i32).collect();
+    let cols: Vec<i32> = (0..nnz).map(|_| rng.skewed(n_items) as i32).collect();
+    let ones = vec![1.0; nnz];
+    let weighted: Vec<f64> = (0..nnz).map(|_| (rng.below(9) + 1) as f64 * 0.37).collect();
+    for vals in [ones, weighted] {
+        let (n_u, n_i) = (n_users as usize, n_items as usize);
+        let x = Csr::from_coo(&rows, &cols, &vals, n_u, n_i, Duplicates::Max).unwrap();
+        let sq = sq_norms(&x);
+        let direct = item_cosine_topn(x.view(), &sq, 1.5, 10).unwrap();
+        let dots = cooccurrence(x.view()).unwrap();
+        let via = cosine_topn_from_dots(dots.view(), &sq, 1.5, 10).unwrap();
+        assert_eq!(direct.indptr, via.indptr);
+        assert_eq!(direct.indices, via.indices);
+        let a: Vec<u64> = direct.data.iter().map(|v| v.to_bits()).collect();
+        let b: Vec<u64> = via.data.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(a, b);
+    }
+}
+
 #[test]
 fn cosine_topn_matches_brute_force() {
     let x = random_matrix(3, 200, 80, 2500);
