@@ -172,6 +172,54 @@ def test_unparseable_timestamp_strings(log: pd.DataFrame) -> None:
         timestamps_to_ns(bad["timestamp"])
 
 
+@pytest.mark.parametrize(
+    "strings",
+    [
+        ["31/12/2020", "30/12/2020"],  # day-first: once read day-first, by guess
+        ["2020-01-01", "01/02/2020"],  # day- or month-first: once read as 2 January
+        ["12/31/2020"],  # month-first
+        ["31.12.2020"],
+    ],
+    ids=["day_first", "ambiguous", "month_first", "dotted"],
+)
+def test_non_iso_timestamp_strings_refused(strings: list[str]) -> None:
+    """Tester finding: day-first strings were misread; only year-first ISO 8601 is read."""
+    bad = next(s for s in strings if not s.startswith("2020-"))
+    with pytest.raises(ColumnTypeError) as err:
+        timestamps_to_ns(pd.Series(strings))
+    message = str(err.value)
+    assert "`timestamp`" in message and repr(bad) in message and "ISO 8601" in message
+
+
+def test_iso_timestamp_strings_read_exactly() -> None:
+    strings = pd.Series(["2020-12-31", "2020-12-31 23:59:59", "2020-12-31T23:59:59+01:00", None])
+    expected = pd.to_datetime(
+        ["2020-12-31 00:00:00", "2020-12-31 23:59:59", "2020-12-31 22:59:59"], utc=True
+    ).as_unit("ns").asi8
+    got = timestamps_to_ns(strings)
+    np.testing.assert_array_equal(got[:3], expected)
+    assert got[3] == np.iinfo(np.int64).min  # missing sorts first
+
+
+def test_day_first_timestamps_refused_by_splitters(request, engine: str, log: pd.DataFrame) -> None:
+    """Splitters parse time strings on both engines (in the executors on Spark) the same way."""
+    from reclib.splitters import UserSplitter
+
+    frame = log.assign(
+        timestamp=["2020-01-01", "31/12/2020", "2020-01-03", "2020-01-04", "01/02/2020"]
+    )
+    pattern = r"`timestamp` of `log` holds \d value\(s\) that are not ISO 8601 dates, the first "
+    if engine == "pandas":
+        with pytest.raises(InvalidValueError, match=pattern + "'31/12/2020'"):
+            UserSplitter(1).split(frame)
+    else:
+        # The split is lazy on Spark: the executors raise when its rows are computed, each
+        # about the rows of its own partition.
+        _, test = UserSplitter(1).split(as_engine(request, engine, frame))
+        with pytest.raises(Exception, match=pattern + r"'(31/12|01/02)/2020'"):
+            test.toPandas()
+
+
 @pytest.mark.parametrize("scale", [1, 1_000, 1_000_000, 1_000_000_000], ids=["s", "ms", "us", "ns"])
 def test_integer_timestamps_in_any_unit(scale: int) -> None:
     seconds = np.array([1577836800, 1577923200, 946684800], dtype=np.int64)

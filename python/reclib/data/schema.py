@@ -5,7 +5,9 @@ A log is a DataFrame (pandas or Spark) with the columns
 * ``user_idx`` — integer id of the user (any non-negative integer; int64 beyond int32 is fine),
 * ``item_idx`` — integer id of the item (same rules),
 * ``relevance`` — a number (how much the user liked the item; 1.0 when the model ignores it),
-* ``timestamp`` — optional: datetime, integer unix seconds, or a string pandas can parse.
+* ``timestamp`` — optional: datetime, integer unix time (s, ms, us or ns), or an ISO 8601 date
+  string (``"2020-12-31"``, ``"2020-12-31 23:59:59+01:00"``).  Day-first and month-first strings
+  such as ``"31/12/2020"`` or ``"01/02/2020"`` are refused: the second cannot be read safely.
 
 Everything in this module only reads the user's frame: nothing is modified in place, and the
 arrays returned are new.  Errors name the column, the dtype or value found and what was expected.
@@ -14,14 +16,19 @@ arrays returned are new.  Errors name the column, the dtype or value found and w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from reclib.engines.frames import is_spark_frame, require_frame
-from reclib.exceptions import ColumnMissingError, ColumnTypeError, InvalidValueError
+from reclib.exceptions import (
+    ColumnMissingError,
+    ColumnTypeError,
+    InvalidValueError,
+    SchemaError,
+)
 
 __all__ = [
     "USER_COL",
@@ -30,7 +37,12 @@ __all__ = [
     "TIMESTAMP_COL",
     "Interactions",
     "check_columns",
+    "check_spark_log",
+    "check_spark_values",
+    "spark_value_checks",
+    "refuse_bad_values",
     "interactions_from_frame",
+    "parse_iso8601",
     "frame_to_arrow",
     "timestamps_to_ns",
     "integer_time_unit",
@@ -82,14 +94,37 @@ def check_columns(columns: Sequence[str], required: Sequence[str], name: str) ->
         )
 
 
+# Messages shared by the pandas checks and the Spark ones (``check_spark_values``), so that both
+# engines refuse the same log with the same words.
+
+
+def _null_ids_message(column: str, name: str, count: int) -> str:
+    return f"column `{column}` of `{name}` has {count} null id(s); expected an id on every row"
+
+
+def _negative_ids_message(column: str, name: str, count: int, smallest: Any) -> str:
+    return (
+        f"column `{column}` of `{name}` has {count} negative id(s) (smallest {smallest}); "
+        "expected ids >= 0"
+    )
+
+
+def _nan_relevance_message(name: str, count: int) -> str:
+    return (
+        f"column `{RELEVANCE_COL}` of `{name}` has {count} NaN/missing value(s); "
+        "expected finite numbers (drop or fill them first)"
+    )
+
+
+def _inf_relevance_message(name: str) -> str:
+    return f"column `{RELEVANCE_COL}` of `{name}` has infinite value(s); expected finite numbers"
+
+
 def _pandas_id_array(series: pd.Series, column: str, name: str) -> np.ndarray:
     dtype = series.dtype
     if isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dtype):
         if series.isna().any():
-            raise InvalidValueError(
-                f"column `{column}` of `{name}` has {int(series.isna().sum())} missing ids; "
-                "expected every row to have an id"
-            )
+            raise InvalidValueError(_null_ids_message(column, name, int(series.isna().sum())))
         return series.to_numpy(dtype=np.int64)
     if not (pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)):
         raise ColumnTypeError(
@@ -108,10 +143,7 @@ def _pandas_id_array(series: pd.Series, column: str, name: str) -> np.ndarray:
 def _check_non_negative(values: np.ndarray, column: str, name: str) -> None:
     if len(values) and values.min() < 0:
         bad = int((values < 0).sum())
-        raise InvalidValueError(
-            f"column `{column}` of `{name}` has {bad} negative id(s) (smallest {values.min()}); "
-            "expected ids >= 0"
-        )
+        raise InvalidValueError(_negative_ids_message(column, name, bad, values.min()))
 
 
 def _relevance_array(series: pd.Series, name: str) -> np.ndarray:
@@ -125,14 +157,9 @@ def _relevance_array(series: pd.Series, name: str) -> np.ndarray:
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     n_nan = int(np.isnan(values).sum())
     if n_nan:
-        raise InvalidValueError(
-            f"column `{RELEVANCE_COL}` of `{name}` has {n_nan} NaN/missing value(s); "
-            "expected finite numbers (drop or fill them first)"
-        )
+        raise InvalidValueError(_nan_relevance_message(name, n_nan))
     if np.isinf(values).any():
-        raise InvalidValueError(
-            f"column `{RELEVANCE_COL}` of `{name}` has infinite value(s); expected finite numbers"
-        )
+        raise InvalidValueError(_inf_relevance_message(name))
     return values
 
 
@@ -151,13 +178,72 @@ def integer_time_unit(values: np.ndarray) -> str:
     return "ns"
 
 
+#: What a date string must look like, for messages.
+ISO_8601_EXPECTED = (
+    "ISO 8601 date strings, year first, such as '2020-12-31', '2020-12-31 23:59:59' or "
+    "'2020-12-31T23:59:59+01:00' (day-first or month-first forms such as '31/12/2020' are "
+    "refused because '01/02/2020' could be either)"
+)
+
+
+def parse_iso8601(
+    series: pd.Series,
+    column: str = TIMESTAMP_COL,
+    name: str = "log",
+    error: type[SchemaError] = InvalidValueError,
+) -> pd.Series:
+    """Parse date strings as ISO 8601 only, to UTC datetimes.
+
+    ``pandas.to_datetime`` with ``format="mixed"`` guesses each string's format on its own:
+    ``"31/12/2020"`` is read day-first but ``"01/02/2020"`` month-first, so a day-first column
+    is silently misread.  Year-first ISO 8601 strings are the only unambiguous form, so they are
+    the only one accepted; naive ones are read as UTC and missing values become ``NaT``.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        Strings (or None); not modified.
+    column, name : str
+        The column and the frame it belongs to, for the message.
+    error : type
+        The :class:`~reclib.exceptions.SchemaError` subclass raised for a string that is not
+        ISO 8601.
+
+    Returns
+    -------
+    pandas.Series
+        ``datetime64[ns, UTC]`` values, same index.
+
+    Raises
+    ------
+    SchemaError
+        (of class ``error``) naming the column, the first offending string and the format
+        expected.
+    """
+    try:
+        return pd.to_datetime(series, utc=True, format="ISO8601")
+    except (ValueError, TypeError, OverflowError) as err:
+        # pandas' first line says why ("... is not ISO8601 format", "Out of bounds ...").
+        reason = str(err).splitlines()[0].split(", at position")[0].rstrip(". ")
+
+    # Name the first string that did not parse (as a date, or within the datetime64 range).
+    parsed = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
+    bad = series[series.notna() & parsed.isna()]
+    got = repr(bad.iloc[0]) if len(bad) else "a value that is not a string"
+    raise error(
+        f"column `{column}` of `{name}` holds {len(bad)} value(s) that are not ISO 8601 dates, "
+        f"the first {got} ({reason}); expected {ISO_8601_EXPECTED}"
+    ) from None
+
+
 def timestamps_to_ns(series: pd.Series, name: str = "log") -> np.ndarray:
     """Convert a timestamp column to int64 nanoseconds since the epoch (UTC).
 
     Accepts datetimes (naive ones are read as UTC), integer or float unix times (seconds,
     milliseconds, microseconds or nanoseconds, told apart by :func:`integer_time_unit`), and
-    strings that :func:`pandas.to_datetime` parses.  Missing values become the smallest int64
-    (they sort first).  The input series is not modified.
+    ISO 8601 strings (:func:`parse_iso8601`; others raise :class:`ColumnTypeError` naming the
+    first one).  Missing values become the smallest int64 (they sort first).  The input series
+    is not modified.
     """
     dtype = series.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype):
@@ -166,17 +252,11 @@ def timestamps_to_ns(series: pd.Series, name: str = "log") -> np.ndarray:
         unit = integer_time_unit(series.to_numpy(dtype=np.float64, na_value=np.nan))
         stamps = pd.to_datetime(series, unit=unit, utc=True)
     elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-        try:
-            stamps = pd.to_datetime(series, utc=True, format="mixed")
-        except (ValueError, TypeError, OverflowError) as err:
-            raise ColumnTypeError(
-                f"column `{TIMESTAMP_COL}` of `{name}` holds strings that are not dates ({err}); "
-                "expected datetimes, unix times or date strings"
-            ) from None
+        stamps = parse_iso8601(series, TIMESTAMP_COL, name, error=ColumnTypeError)
     else:
         raise ColumnTypeError(
             f"column `{TIMESTAMP_COL}` of `{name}` has dtype {dtype}; expected datetimes, "
-            "integer unix times or date strings"
+            "integer unix times or ISO 8601 date strings"
         )
     return stamps.to_numpy(dtype="datetime64[ns]").view(np.int64).copy()
 
@@ -207,6 +287,94 @@ def check_spark_log(df: Any, required: Sequence[str], name: str) -> None:
             f"column `{RELEVANCE_COL}` of `{name}` has Spark type {types.get(RELEVANCE_COL)}; "
             "expected a numeric type (DoubleType or an integer type)"
         )
+
+
+def spark_value_checks(
+    need_relevance: bool, columns: Mapping[str, str] | None = None
+) -> list[Any]:
+    """The aggregates :func:`refuse_bad_values` reads, as Spark columns.
+
+    ``columns`` maps ``user_idx`` / ``item_idx`` / ``relevance`` to the names they have in the
+    frame aggregated (by default their own).  The aggregates are counts and minimums, so they
+    may also be taken per group (for example per item, in a job that computes more) and merged
+    on the driver: counts add up, minimums take the minimum.
+    """
+    from pyspark.sql import functions as sf
+
+    names = {USER_COL: USER_COL, ITEM_COL: ITEM_COL, RELEVANCE_COL: RELEVANCE_COL}
+    names.update(columns or {})
+
+    def total(condition: Any) -> Any:
+        return sf.sum(condition.cast("long"))
+
+    aggregates = [sf.count(sf.lit(1)).alias("rows")]
+    for column in (USER_COL, ITEM_COL):
+        ids = sf.col(names[column])
+        aggregates += [
+            total(ids.isNull()).alias(f"null_{column}"),
+            total(ids < 0).alias(f"neg_{column}"),
+            sf.min(ids).alias(f"min_{column}"),
+        ]
+    if need_relevance:
+        relevance = sf.col(names[RELEVANCE_COL]).cast("double")
+        aggregates += [
+            total(relevance.isNull() | sf.isnan(relevance)).alias("nan_rel"),
+            total(sf.abs(relevance) == float("inf")).alias("inf_rel"),
+        ]
+    return aggregates
+
+
+def refuse_bad_values(counts: Mapping[str, Any], name: str, need_relevance: bool) -> int:
+    """Raise the pandas path's error for the first kind of bad value counted; return the rows.
+
+    ``counts`` holds the values of :func:`spark_value_checks` (None counts as 0).  The order is
+    the pandas path's: null ids, negative ids, then missing or NaN and infinite relevance.
+    """
+    for column in (USER_COL, ITEM_COL):
+        if counts[f"null_{column}"]:
+            raise InvalidValueError(_null_ids_message(column, name, counts[f"null_{column}"]))
+    for column in (USER_COL, ITEM_COL):
+        if counts[f"neg_{column}"]:
+            raise InvalidValueError(_negative_ids_message(
+                column, name, counts[f"neg_{column}"], counts[f"min_{column}"]
+            ))
+    if need_relevance:
+        if counts["nan_rel"]:
+            raise InvalidValueError(_nan_relevance_message(name, counts["nan_rel"]))
+        if counts["inf_rel"]:
+            raise InvalidValueError(_inf_relevance_message(name))
+    return int(counts["rows"] or 0)
+
+
+def check_spark_values(df: Any, name: str, need_relevance: bool) -> int:
+    """Refuse the values the pandas path refuses, in one aggregate Spark job; return the rows.
+
+    Checked in the pandas path's order and with its messages: null ids, negative ids, then
+    (with ``need_relevance``) missing or NaN relevance and infinite relevance.  An empty frame
+    passes: whether that is an error is the caller's decision.  Run :func:`check_spark_log`
+    first (it checks the column types without a job).
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+        A log, predict log or pairs frame with integer ``user_idx`` and ``item_idx``.
+    name : str
+        How the frame is called in error messages (the parameter name).
+    need_relevance : bool
+        Whether ``relevance`` is read, and so checked.
+
+    Returns
+    -------
+    int
+        The number of rows.
+
+    Raises
+    ------
+    InvalidValueError
+        For the first kind of bad value found, with how many rows have it.
+    """
+    row = df.agg(*spark_value_checks(need_relevance)).first()
+    return refuse_bad_values(row.asDict(), name, need_relevance)
 
 
 def interactions_from_frame(
@@ -283,10 +451,7 @@ def _spark_columns(df: Any, required: Sequence[str], name: str) -> pd.DataFrame:
     for column in (USER_COL, ITEM_COL):
         nulls = table.column(column).null_count
         if nulls:
-            raise InvalidValueError(
-                f"column `{column}` of `{name}` has {nulls} null id(s); expected an id on "
-                "every row"
-            )
+            raise InvalidValueError(_null_ids_message(column, name, nulls))
     return table.to_pandas()
 
 

@@ -2,9 +2,14 @@
 
 How a fitted model predicts on Spark (``SPARK.md`` has the measurements behind each choice):
 
+0. The inputs are refused where the pandas engine refuses them, with its errors: the predict
+   log's (or pairs') columns and types without a job, then null or negative ids in one
+   aggregate job (:func:`reclib.data.schema.check_spark_values`); a Spark ``users`` frame's
+   null or negative ids in another small one.
 1. The model's fitted state (``Recommender.export_state``) is written once per call as ``.npy``
    files plus a JSON manifest, which ``SparkContext.addFile`` ships file by file (a directory
-   is refused outside local mode) to every executor.  Executors open the arrays with ``mmap``
+   is refused outside local mode) to every executor (:func:`ship_arrays`, also used by the
+   Spark fits of ``reclib.engines.spark_fit``).  Executors open the arrays with ``mmap``
    (shared between Python workers of a node) and rebuild the model once per worker process.
 2. The target users and their history rows become one DataFrame of ``(user_idx, item_idx)``
    rows (``item_idx`` null for a target-user marker), repartitioned by ``user_idx`` so that each
@@ -39,15 +44,19 @@ from reclib.data.schema import (
     USER_COL,
     check_columns,
     check_spark_log,
+    check_spark_values,
 )
 from reclib.engines.frames import is_spark_frame
 from reclib.engines.spark_session import require_pyspark
-from reclib.exceptions import ColumnTypeError, EngineError
+from reclib.exceptions import ColumnTypeError, EngineError, InvalidParameterError
 
 if TYPE_CHECKING:
     from reclib.models.base import BlockResult, Recommender
 
-__all__ = ["predict", "predict_pairs", "to_spark", "ship_model", "session_of"]
+__all__ = [
+    "predict", "predict_pairs", "to_spark", "ship_model", "ship_arrays", "load_arrays",
+    "session_of",
+]
 
 logger = get_logger(__name__)
 
@@ -93,19 +102,20 @@ def _ship_root() -> Path:
     return _SHIP_ROOT
 
 
-def ship_model(
-    model: "Recommender", session: Any, extra: dict[str, np.ndarray] | None = None
+def ship_arrays(
+    session: Any,
+    arrays: dict[str, np.ndarray],
+    meta: dict[str, Any] | None = None,
+    prefix: str = "reclib-arrays",
 ) -> str:
-    """Write the model's state as files and ``addFile`` each of them; return the state's name.
+    """Write arrays as ``.npy`` files, ``addFile`` each of them; return their common name.
 
-    ``extra`` arrays (for example the candidate items of one call) travel beside the state
-    under ``extra.<name>``.  Every file is added on its own: Spark refuses to add a directory
-    outside local mode (``UNSUPPORTED_ADD_FILE.LOCAL_DIRECTORY``), and as ``SparkFiles`` is one
-    flat namespace, each file name starts with the state's unique name.
+    Every file is added on its own: Spark refuses to add a directory outside local mode
+    (``UNSUPPORTED_ADD_FILE.LOCAL_DIRECTORY``), and as ``SparkFiles`` is one flat namespace,
+    each file name starts with the unique name returned.  ``meta`` (JSON-safe) travels in the
+    manifest.  Executors read them back with :func:`load_arrays`.
     """
-    meta, arrays = model.export_state()
-    arrays = {**arrays, **{f"extra.{k}": v for k, v in (extra or {}).items()}}
-    name = f"reclib-model-{uuid.uuid4().hex}"
+    name = f"{prefix}-{uuid.uuid4().hex}"
     directory = _ship_root() / name
     directory.mkdir()
     for key, array in arrays.items():
@@ -117,8 +127,8 @@ def ship_model(
     return name
 
 
-def _load_shipped(name: str) -> tuple["Recommender", dict[str, np.ndarray]]:
-    """On an executor: the shipped model (cached per worker process) and its extra arrays."""
+def load_arrays(name: str) -> tuple[Any, dict[str, np.ndarray]]:
+    """On an executor: the ``meta`` and the arrays :func:`ship_arrays` shipped (``mmap``-ed)."""
     from pyspark import SparkFiles
 
     manifest = json.loads(Path(SparkFiles.get(f"{name}.json")).read_text())
@@ -126,9 +136,27 @@ def _load_shipped(name: str) -> tuple["Recommender", dict[str, np.ndarray]]:
         key: np.load(SparkFiles.get(f"{name}.{key}.npy"), mmap_mode="r", allow_pickle=False)
         for key in manifest["arrays"]
     }
+    return manifest["meta"], arrays
+
+
+def ship_model(
+    model: "Recommender", session: Any, extra: dict[str, np.ndarray] | None = None
+) -> str:
+    """Ship the model's state with :func:`ship_arrays`; return the state's name.
+
+    ``extra`` arrays (for example the candidate items of one call) travel beside the state
+    under ``extra.<name>``.
+    """
+    meta, arrays = model.export_state()
+    arrays = {**arrays, **{f"extra.{k}": v for k, v in (extra or {}).items()}}
+    return ship_arrays(session, arrays, meta, prefix="reclib-model")
+
+
+def _load_shipped(name: str) -> tuple["Recommender", dict[str, np.ndarray]]:
+    """On an executor: the shipped model (cached per worker process) and its extra arrays."""
+    meta, arrays = load_arrays(name)
     extra = {k.removeprefix("extra."): v for k, v in arrays.items() if k.startswith("extra.")}
     if name not in _EXECUTOR_MODELS:
-        meta = manifest["meta"]
         module_name, _, class_name = meta["class"].rpartition(".")
         cls = getattr(importlib.import_module(module_name), class_name)
         state = {k: v for k, v in arrays.items() if not k.startswith("extra.")}
@@ -312,6 +340,7 @@ def _target_users(model: "Recommender", session: Any, log: Any, users: Any) -> A
                 f"column `{USER_COL}` of `users` has Spark type "
                 f"{_column_type(users, USER_COL)}; expected an integer type"
             )
+        _check_id_frame(users, "users", USER_COL)
         frame = users.select(sf.col(USER_COL).cast("bigint").alias(USER_COL))
     elif users is not None:
         ids = ids_argument(users, "users", USER_COL)
@@ -321,6 +350,37 @@ def _target_users(model: "Recommender", session: Any, log: Any, users: Any) -> A
     else:
         frame = session.createDataFrame(pd.DataFrame({USER_COL: model.fit_users}))
     return frame.distinct()
+
+
+def _check_id_frame(frame: Any, name: str, column: str) -> None:
+    """Refuse null or negative ids in a Spark ``users`` / ``items`` frame, as pandas does.
+
+    One small aggregate job; the messages are those of a list or pandas frame given instead.
+    """
+    from pyspark.sql import functions as sf
+
+    ids = sf.col(column)
+    row = frame.agg(
+        sf.sum(ids.isNull().cast("long")).alias("nulls"), sf.min(ids).alias("smallest")
+    ).first()
+    if row["nulls"]:
+        raise InvalidParameterError(
+            f"`{name}` must hold integer ids, got {row['nulls']} null value(s) in column "
+            f"`{column}`"
+        )
+    if row["smallest"] is not None and row["smallest"] < 0:
+        raise InvalidParameterError(f"`{name}` must hold ids >= 0, got {row['smallest']}")
+
+
+def _check_history(model: "Recommender", log: Any) -> None:
+    """The pandas engine's checks of a predict log (types, then values in one job).
+
+    Null or negative ids are refused (a null ``item_idx`` would otherwise pass for a target-user
+    marker row); ``relevance`` is checked only where the pandas engine reads it.
+    """
+    read = model.uses_history_relevance and RELEVANCE_COL in log.columns
+    check_spark_log(log, [USER_COL, ITEM_COL] + ([RELEVANCE_COL] if read else []), "log")
+    check_spark_values(log, "log", need_relevance=read)
 
 
 def predict(
@@ -340,7 +400,7 @@ def predict(
     if log is not None and not is_spark_frame(log):
         log = session.createDataFrame(log)
     if log is not None:
-        check_spark_log(log, [USER_COL, ITEM_COL], "log")
+        _check_history(model, log)
 
     targets = _target_users(model, session, log, users)
     rows = targets.select(
@@ -387,6 +447,7 @@ def predict_pairs(model: "Recommender", pairs: Any, log: Any) -> Any:
     if not is_spark_frame(pairs):
         pairs = session.createDataFrame(pairs)
     check_spark_log(pairs, [USER_COL, ITEM_COL], "pairs")
+    check_spark_values(pairs, "pairs", need_relevance=False)
     if log is not None and not is_spark_frame(log):
         log = session.createDataFrame(log)
     rows = pairs.select(
@@ -396,7 +457,7 @@ def predict_pairs(model: "Recommender", pairs: Any, log: Any) -> Any:
         *_relevance_column(model, log, marker=True),
     )
     if log is not None:
-        check_spark_log(log, [USER_COL, ITEM_COL], "log")
+        _check_history(model, log)
         history = log.select(
             sf.col(USER_COL).cast("bigint").alias(USER_COL),
             sf.col(ITEM_COL).cast("bigint").alias(ITEM_COL),

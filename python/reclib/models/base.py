@@ -367,7 +367,8 @@ class Recommender(abc.ABC):
         ----------
         log : pandas.DataFrame or pyspark.sql.DataFrame
             Columns ``user_idx``, ``item_idx`` and (when the model uses it) ``relevance``;
-            duplicates are kept and handled as the model documents.
+            duplicates are kept and handled as the model documents.  A Spark log is fitted on
+            the executors by the models that can (:meth:`_fit_spark`), else on the driver.
 
         Returns
         -------
@@ -375,11 +376,22 @@ class Recommender(abc.ABC):
             ``self``, fitted.
         """
         self._validate_params()
-        # Limitation: a Spark log's id and relevance columns are gathered on the driver as
-        # Arrow (about 16 bytes a row) and the model is fitted there with the same kernels as
-        # the pandas engine, which is what makes the two engines' models identical; only
-        # predict is spread over the executors.  Models with a distributed Spark fit (ALS,
-        # Word2Vec) override `fit`.
+        if require_frame(log, "log") == "spark" and self._has_spark_fit():
+            self._fit_spark(log)
+            return self
+
+        # Limitation: a model without `_fit_spark` gathers a Spark log's id and relevance
+        # columns (and timestamps, if it uses them) on the driver as Arrow, about 16 bytes a
+        # row, and fits there with the pandas engine's kernels; only its predict runs on the
+        # executors.  Fitted on the executors: KNN, PopRec, Wilson and UserPopRec
+        # (`_fit_spark`, see `reclib.engines.spark_fit`), ALSWrap and AssociationRulesItemRec
+        # (their own `fit`); Word2VecRec trains its vectors with Spark ML but gathers the ids
+        # and timestamps through this path first.  Still gathered: RandomRec (it needs only
+        # per-item counts and could follow PopRec; not done yet), SLIM and ADMMSLIM (their
+        # solvers run over the whole Gram matrix in one process, though that matrix could be
+        # built like KNN's dot products), ClusterRec (per-cluster counts, after assigning
+        # users on the driver), ImplicitWrap and LightFMWrap (single-process libraries), and
+        # NeuroMF and MultVAE (torch training in one process).
         interactions = interactions_from_frame(
             log,
             name="log",
@@ -390,6 +402,29 @@ class Recommender(abc.ABC):
             raise InvalidValueError("`log` is empty; expected at least one interaction to fit on")
         self._fit_interactions(interactions)
         return self
+
+    def _has_spark_fit(self) -> bool:
+        return type(self)._fit_spark is not Recommender._fit_spark
+
+    def _fit_spark(self, log: Any) -> None:
+        """Fit a Spark log on the executors (override, with :meth:`_set_fit_ids`).
+
+        Models that implement it must refuse what the pandas path refuses, with the same
+        errors, and end with the state the pandas path would give.  The parameters are
+        validated before it is called.
+        """
+        raise NotImplementedError
+
+    def _set_fit_ids(
+        self,
+        user_ids: np.ndarray,
+        item_ids: np.ndarray,
+        user_dtype: np.dtype,
+        item_dtype: np.dtype,
+    ) -> None:
+        """Record the sorted distinct raw ids of the fit log and the dtypes of its columns."""
+        self._user_ids, self._item_ids = user_ids, item_ids
+        self._user_dtype, self._item_dtype = np.dtype(user_dtype), np.dtype(item_dtype)
 
     def _fit_interactions(self, interactions: Interactions) -> None:
         user_ids, users = dense_codes(interactions.users)

@@ -13,18 +13,28 @@ Predict scores a candidate ``c`` for a user as the sum of ``sim(h, c)`` over the
 rows ``h`` in the predict log (duplicated rows count twice; relevance is not used), then removes
 seen items and keeps the top ``k`` (ties: smaller item id first) — one fused Rust kernel.
 Users unseen in fit are scored from their history; users with no history get nothing.
+
+A Spark log is fitted on the executors (``reclib.engines.spark_fit``): partial dot products per
+user partition, merged per item pair, cut per item partition with the same Rust kernels; only
+the kept neighbours come to the driver.  With integer weights (``use_relevance=False``, ratings)
+the neighbours are bit-identical to the pandas engine's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from typing import Any
+
 from reclib import _core
+from reclib._logging import get_logger
 from reclib._sparse import Csr
 from reclib.models._checks import check_bool, check_float, check_int
 from reclib.models.base import DenseLog, PredictBlock, Recommender
 
 __all__ = ["KNN", "NeighbourRec"]
+
+logger = get_logger(__name__)
 
 
 class NeighbourRec(Recommender):
@@ -176,3 +186,16 @@ class KNN(NeighbourRec):
         )
         self._neighbours = Csr(indptr, indices, data, log.n_items)
 
+    def _fit_spark(self, log: Any) -> None:
+        """Fit a Spark log on the executors; the same neighbours as the pandas path."""
+        from reclib.engines.spark_fit import knn_neighbours
+
+        ids, neighbours = knn_neighbours(
+            log, bool(self.use_relevance), float(self.shrink), int(self.num_neighbours)
+        )
+        logger.debug(
+            "fitted KNN on Spark: %d users, %d items, %d neighbour pairs kept",
+            len(ids.user_ids), len(ids.item_ids), neighbours.nnz,
+        )
+        self._neighbours = neighbours
+        self._set_fit_ids(ids.user_ids, ids.item_ids, ids.user_dtype, ids.item_dtype)

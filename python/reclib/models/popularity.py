@@ -3,6 +3,10 @@
 All three count in the Rust core (``column_stats`` over a CSR built with the duplicate policy the
 model documents) and cut with the Rust top-k kernels.  PopRec and Wilson give every user the
 same ranking, minus the user's seen items; UserPopRec ranks each user's own items.
+
+A Spark log is counted by Spark aggregations (``reclib.engines.spark_fit``): PopRec and Wilson
+collect one row per item, UserPopRec one row per distinct (user, item) pair (its fitted state,
+O(log) by nature), and the driver scores them with the same code as the pandas path.
 """
 
 from __future__ import annotations
@@ -113,6 +117,14 @@ class PopRec(_ItemScoreRec):
         numerator = relevance_sums if self.use_relevance else distinct_users.astype(np.float64)
         self._item_scores = numerator / log.n_users
 
+    def _fit_spark(self, log: Any) -> None:
+        """Distinct users (or relevance sums) per item by Spark; one row per item collected."""
+        from reclib.engines.spark_fit import item_counts
+
+        ids, numerator = item_counts(log, bool(self.use_relevance))
+        self._item_scores = numerator / len(ids.user_ids)
+        self._set_fit_ids(ids.user_ids, ids.item_ids, ids.user_dtype, ids.item_dtype)
+
 
 class Wilson(_ItemScoreRec):
     """Rank items by the lower bound of the Wilson score interval of their positive share.
@@ -160,8 +172,23 @@ class Wilson(_ItemScoreRec):
         _, hits, _ = _core.column_stats(
             positives.indptr, positives.indices, positives.data, log.n_items
         )
+        self._item_scores = self._wilson_scores(hits, totals)
+
+    def _fit_spark(self, log: Any) -> None:
+        """Positives and rows per item by Spark (exact counts); one row per item collected."""
+        from reclib.engines.spark_fit import wilson_counts
+
+        ids, hits, totals = wilson_counts(log)
+        self._item_scores = self._wilson_scores(hits, totals)
+        self._set_fit_ids(ids.user_ids, ids.item_ids, ids.user_dtype, ids.item_dtype)
+
+    def _wilson_scores(self, hits: np.ndarray, totals: np.ndarray) -> np.ndarray:
         z = float(norm.ppf(1.0 - self.alpha / 2.0))
-        self._item_scores = _core.wilson_lower_bound(hits, totals, z)
+        return _core.wilson_lower_bound(
+            np.ascontiguousarray(hits, dtype=np.float64),
+            np.ascontiguousarray(totals, dtype=np.float64),
+            z,
+        )
 
 
 class UserPopRec(Recommender):
@@ -181,6 +208,22 @@ class UserPopRec(Recommender):
 
     def _fit_dense(self, log: DenseLog) -> None:
         matrix = Csr.from_coo(log.users, log.items, log.relevance, log.n_users, log.n_items, "sum")
+        self._fit_matrix(matrix)
+
+    def _fit_spark(self, log: Any) -> None:
+        """(user, item) relevance sums by Spark, collected; shares as on the pandas path.
+
+        The collected table has one row per distinct (user, item), the size of the fitted
+        state itself, which the driver holds anyway.
+        """
+        from reclib.engines.spark_fit import user_item_sums
+
+        ids, matrix = user_item_sums(log)
+        self._fit_matrix(matrix)
+        self._set_fit_ids(ids.user_ids, ids.item_ids, ids.user_dtype, ids.item_dtype)
+
+    def _fit_matrix(self, matrix: Csr) -> None:
+        """Shares of each user's relevance from the user x item sums (duplicates added)."""
         row_sums = np.add.reduceat(matrix.data, matrix.indptr[:-1]) if matrix.nnz else np.zeros(0)
         zero = row_sums == 0.0
         if zero.any():
@@ -191,7 +234,7 @@ class UserPopRec(Recommender):
         with np.errstate(divide="ignore", invalid="ignore"):
             shares = matrix.data / np.repeat(row_sums, np.diff(matrix.indptr))
         shares[np.repeat(zero, np.diff(matrix.indptr))] = np.nan
-        self._scores = Csr(matrix.indptr, matrix.indices, shares, log.n_items)
+        self._scores = Csr(matrix.indptr, matrix.indices, shares, matrix.n_cols)
 
     def _predict_dense(self, block: PredictBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         assert self._scores is not None

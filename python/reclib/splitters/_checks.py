@@ -121,7 +121,7 @@ _RULES = {
     "relevance": ({"integer", "numeric", "decimal", "bool"}, "a numeric type"),
     "timestamp": (
         {"integer", "numeric", "time"},
-        "datetimes, dates, seconds since the epoch or date strings",
+        "datetimes, dates, seconds since the epoch or ISO 8601 date strings",
     ),
 }
 

@@ -7,8 +7,9 @@ things make that hard and are settled here, once, for both engines:
   dates, integer (or float) seconds since the epoch, or strings.  :func:`timestamp_key` turns
   any of them into int64 microseconds since the epoch, UTC, used only for ordering and
   comparing; the user's column itself is never changed.  Microseconds are Spark's resolution,
-  so a pandas frame and the Spark frame made from it get the same keys.  Strings are parsed
-  with pandas on both engines (inside the Spark kernel too), so they are read identically.
+  so a pandas frame and the Spark frame made from it get the same keys.  Strings must be
+  ISO 8601 (year first; ``"31/12/2020"`` is refused, not guessed) and are parsed with pandas on
+  both engines (inside the Spark kernel too), so they are read identically.
 * **Chance.**  Spark gives rows no stable position, so "shuffle" cannot mean a permutation of
   row numbers.  Randomness is a hash instead: :func:`uniform_hash` mixes the seed with values
   of the row (user, item, time key) through the splitmix64 finaliser and maps the result to
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from reclib.data.schema import integer_time_unit
+from reclib.data.schema import integer_time_unit, parse_iso8601
 from reclib.exceptions import ColumnTypeError, InvalidValueError
 
 __all__ = [
@@ -60,19 +61,13 @@ _MASK64 = (1 << 64) - 1
 
 
 def _parse_strings(values: pa.Array, column: str) -> np.ndarray:
-    """Parse date strings with pandas and return int64 microseconds, UTC."""
+    """Parse ISO 8601 date strings with pandas and return int64 microseconds, UTC.
+
+    Only year-first ISO 8601 is read (:func:`reclib.data.schema.parse_iso8601`): a per-string
+    guess would read ``"31/12/2020"`` day-first and ``"01/02/2020"`` month-first.
+    """
     series = pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
-    try:
-        parsed = pd.to_datetime(series, utc=True, format="ISO8601")
-    except (ValueError, TypeError):
-        try:
-            parsed = pd.to_datetime(series, utc=True, format="mixed")
-        except (ValueError, TypeError) as err:
-            msg = (
-                f"column `{column}` holds strings that are not dates ({err}); "
-                "expected ISO 8601 or another format pandas.to_datetime reads"
-            )
-            raise InvalidValueError(msg) from err
+    parsed = parse_iso8601(series, column, "log", error=InvalidValueError)
     return parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[us]").view(np.int64)
 
 
@@ -134,7 +129,7 @@ def timestamp_key(values: pa.Array | pa.ChunkedArray, column: str = "timestamp")
         return _parse_strings(values, column)
     msg = (
         f"column `{column}` has type {kind}; expected datetimes, dates, "
-        "seconds since the epoch (int or float) or date strings"
+        "seconds since the epoch (int or float) or ISO 8601 date strings"
     )
     raise ColumnTypeError(msg)
 
