@@ -13,6 +13,8 @@ pub(crate) struct SparseAccumulator {
     values: Vec<f64>,
     seen: Vec<bool>,
     touched: Vec<i32>,
+    /// Integer counts of [`add_ones_dense`](Self::add_ones_dense); empty until first used.
+    counts: Vec<u32>,
 }
 
 impl SparseAccumulator {
@@ -22,6 +24,7 @@ impl SparseAccumulator {
             values: vec![0.0; n],
             seen: vec![false; n],
             touched: Vec::new(),
+            counts: Vec::new(),
         }
     }
 
@@ -69,16 +72,33 @@ impl SparseAccumulator {
         }
     }
 
-    /// [`add_row_dense`](Self::add_row_dense) for a row whose values and scale are all `1.0`:
-    /// adds `1.0` per column without reading any value (the same sums, bit for bit, since
-    /// `1.0 · 1.0 = 1.0` and sums of ones are exact integers far below 2^53).
+    /// [`add_row_dense`](Self::add_row_dense) for rows whose values and scale are all `1.0`:
+    /// counts, in integers, how many of `rows` hold each column (`skip` included; it is
+    /// dropped by [`collect_counts`](Self::collect_counts)). No value is read, and an integer
+    /// add is cheaper than a float one; the counts equal the float sums bit for bit, as sums
+    /// of ones below 2^32 are exact. The caller guarantees fewer than 2^32 rows in all.
     #[inline]
-    pub(crate) fn add_ones_dense(&mut self, cols: &[i32], skip: usize) {
-        for &j in cols {
-            let j = j as usize;
-            if j != skip {
-                self.values[j] += 1.0;
+    pub(crate) fn add_ones_dense<'a>(&mut self, rows: impl Iterator<Item = &'a [i32]>) {
+        if self.counts.len() != self.values.len() {
+            self.counts = vec![0; self.values.len()];
+        }
+        for cols in rows {
+            for &j in cols {
+                self.counts[j as usize] += 1;
             }
+        }
+    }
+
+    /// Moves the counts of [`add_ones_dense`](Self::add_ones_dense) into the values (as
+    /// `f64`), except slot `skip`, and marks the non-zero slots as touched in ascending order.
+    pub(crate) fn collect_counts(&mut self, skip: usize) {
+        for (j, c) in self.counts.iter_mut().enumerate() {
+            if *c != 0 && j != skip {
+                self.values[j] = f64::from(*c);
+                self.seen[j] = true;
+                self.touched.push(j as i32);
+            }
+            *c = 0;
         }
     }
 
@@ -121,5 +141,20 @@ mod tests {
         assert!(a.touched().is_empty());
         a.add(2, 7.0); // not 3.5 + 7
         assert_eq!(a.value(2), 7.0);
+    }
+
+    #[test]
+    fn counts_ones_skipping_one_slot() {
+        let mut a = SparseAccumulator::new(5);
+        let rows: [&[i32]; 3] = [&[0, 2, 4], &[2, 4], &[1, 2]];
+        a.add_ones_dense(rows.iter().copied());
+        a.collect_counts(4);
+        assert_eq!(a.touched(), &[0, 1, 2]);
+        assert_eq!((a.value(0), a.value(1), a.value(2)), (1.0, 1.0, 3.0));
+        a.clear();
+        a.add_ones_dense([&[3][..]].into_iter());
+        a.collect_counts(0);
+        assert_eq!(a.touched(), &[3]); // earlier counts were reset
+        assert_eq!(a.value(3), 1.0);
     }
 }

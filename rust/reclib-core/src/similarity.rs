@@ -161,9 +161,9 @@ fn accumulate_item_adaptive(
         return;
     }
     if dense == DensePath::Ones {
-        for &u in users {
-            acc.add_ones_dense(x.row(u as usize).0, i);
-        }
+        acc.add_ones_dense(users.iter().map(|&u| x.row(u as usize).0));
+        acc.collect_counts(i);
+        return;
     } else {
         for (&u, &w_ui) in users.iter().zip(wi) {
             let (items, wu) = x.row(u as usize);
@@ -180,14 +180,15 @@ enum DensePath {
     No,
     /// Every value is at least [`DENSE_MIN_VALUE`].
     Weighted,
-    /// Every value is exactly `1.0` (binary interactions): no value is read at all, which
-    /// halves the memory traffic of the dominant loop.
+    /// Every value is exactly `1.0` (binary interactions): co-occurrences are counted in
+    /// integers and no value is read, which halves the memory traffic of the dominant loop.
     Ones,
 }
 
 impl DensePath {
     fn of(x: &CsrView<'_>) -> DensePath {
-        if x.data().par_iter().all(|&v| v == 1.0) {
+        // Counts are u32: at most one per user.
+        if x.n_rows() <= u32::MAX as usize && x.data().par_iter().all(|&v| v == 1.0) {
             DensePath::Ones
         } else if x.data().par_iter().all(|&v| v >= DENSE_MIN_VALUE) {
             DensePath::Weighted
