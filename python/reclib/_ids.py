@@ -15,6 +15,8 @@ __all__ = ["dense_codes", "positions"]
 # constant), before binary search is the cheaper choice.
 _TABLE_SLACK = 4
 _TABLE_MIN = 1 << 20
+# Values looked up per step by `positions`.
+_CHUNK = 1 << 22
 
 
 def _table_ok(max_id: int, n: int) -> bool:
@@ -40,20 +42,34 @@ def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniques, table[values]
 
 
-def positions(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Position of each value in ``sorted_ids`` (distinct, ascending), or -1 where absent."""
+def positions(
+    sorted_ids: np.ndarray, values: np.ndarray, dtype: type = np.int64
+) -> np.ndarray:
+    """Position of each value in ``sorted_ids`` (distinct, ascending), or -1 where absent.
+
+    ``dtype`` is the output's integer type (int32 halves the memory of a history's positions;
+    the caller makes sure ``len(sorted_ids)`` fits).  Values are looked up in chunks of
+    ``_CHUNK``, so the temporaries stay small next to the output on logs of 10^8 rows.
+    """
     values = np.asarray(values, dtype=np.int64)
     n = len(sorted_ids)
+    out = np.full(len(values), -1, dtype=dtype)
     if n == 0 or len(values) == 0:
-        return np.full(len(values), -1, dtype=np.int64)
+        return out
     high = int(sorted_ids[-1])
     if _table_ok(high, max(n, len(values))):
-        table = np.full(high + 1, -1, dtype=np.int64)
-        table[sorted_ids] = np.arange(n, dtype=np.int64)
-        inside = (values >= 0) & (values <= high)
-        out = np.full(len(values), -1, dtype=np.int64)
-        out[inside] = table[values[inside]]
+        # One slot past the largest id holds -1; clipping sends every absent id there (and a
+        # negative one to index -1, the same slot).
+        table = np.full(high + 2, -1, dtype=dtype)
+        table[sorted_ids] = np.arange(n, dtype=dtype)
+        for start in range(0, len(values), _CHUNK):
+            part = values[start : start + _CHUNK]
+            out[start : start + len(part)] = table[np.clip(part, -1, high + 1)]
         return out
-    pos = np.searchsorted(sorted_ids, values)
-    clipped = np.minimum(pos, n - 1)
-    return np.where((pos < n) & (sorted_ids[clipped] == values), pos, -1).astype(np.int64)
+    for start in range(0, len(values), _CHUNK):
+        part = values[start : start + _CHUNK]
+        pos = np.searchsorted(sorted_ids, part)
+        clipped = np.minimum(pos, n - 1)
+        found = (pos < n) & (sorted_ids[clipped] == part)
+        out[start : start + len(part)] = np.where(found, pos, -1)
+    return out
