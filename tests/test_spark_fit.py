@@ -17,10 +17,19 @@ from reference import random_log
 import reclib.data.schema as schema
 import reclib.models.base as base
 from reclib.engines.frames import is_spark_frame
+from reclib.engines.spark_fit import FIT_LOCATION_KEY
 from reclib.exceptions import InvalidParameterError, InvalidValueError, ReclibError
 from reclib.models import KNN, PopRec, UserPopRec, Wilson
 
 pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(autouse=True)
+def on_executors(spark):
+    """This module tests the executors' path, which local sessions skip by default."""
+    spark.conf.set(FIT_LOCATION_KEY, "executors")
+    yield
+    spark.conf.unset(FIT_LOCATION_KEY)
 
 
 @pytest.fixture()
@@ -293,3 +302,34 @@ def test_negative_ids_in_spark_predict_inputs_refused_as_on_pandas(spark) -> Non
     with pytest.raises(InvalidValueError) as on_spark:
         model.predict(spark.createDataFrame(negative_log), 2)
     assert str(on_spark.value) == str(on_pandas.value)
+
+
+# --- where the fit runs (spark.reclib.fit.location) ---------------------------------------------
+
+
+def test_fit_location_setting(spark, monkeypatch) -> None:
+    """``auto`` gathers under a local master, ``executors`` never gathers; bad values refused."""
+    log = wide_log()
+    frame = spark.createDataFrame(log)
+    gathered = []
+    gather = base.interactions_from_frame
+
+    def counting(frame_: Any, *args: Any, **kwargs: Any) -> Any:
+        gathered.append(is_spark_frame(frame_))
+        return gather(frame_, *args, **kwargs)
+
+    monkeypatch.setattr(base, "interactions_from_frame", counting)
+    expected = KNN(num_neighbours=5).fit(log)
+    gathered.clear()
+    for location, gathers in [("auto", True), ("driver", True), ("EXECUTORS", False)]:
+        spark.conf.set(FIT_LOCATION_KEY, location)
+        model = KNN(num_neighbours=5).fit(frame)
+        assert any(gathered) == gathers, location
+        assert_same_neighbours(expected, model, exact=True)
+        gathered.clear()
+
+    spark.conf.set(FIT_LOCATION_KEY, "cluster")
+    with pytest.raises(InvalidParameterError) as err:
+        PopRec().fit(frame)
+    message = str(err.value)
+    assert FIT_LOCATION_KEY in message and "'cluster'" in message and "executors" in message

@@ -368,7 +368,9 @@ class Recommender(abc.ABC):
         log : pandas.DataFrame or pyspark.sql.DataFrame
             Columns ``user_idx``, ``item_idx`` and (when the model uses it) ``relevance``;
             duplicates are kept and handled as the model documents.  A Spark log is fitted on
-            the executors by the models that can (:meth:`_fit_spark`), else on the driver.
+            the executors by the models that can (:meth:`_fit_spark`) when the Spark setting
+            ``spark.reclib.fit.location`` says so (by default: on a cluster, not under a
+            ``local[...]`` master; see ``reclib.engines.spark_fit``), else on the driver.
 
         Returns
         -------
@@ -377,14 +379,18 @@ class Recommender(abc.ABC):
         """
         self._validate_params()
         if require_frame(log, "log") == "spark" and self._has_spark_fit():
-            self._fit_spark(log)
-            return self
+            from reclib.engines.spark_fit import fit_on_executors
+
+            if fit_on_executors(log):
+                self._fit_spark(log)
+                return self
 
         # Limitation: a model without `_fit_spark` gathers a Spark log's id and relevance
         # columns (and timestamps, if it uses them) on the driver as Arrow, about 16 bytes a
         # row, and fits there with the pandas engine's kernels; only its predict runs on the
         # executors.  Fitted on the executors: KNN, PopRec, Wilson and UserPopRec
-        # (`_fit_spark`, see `reclib.engines.spark_fit`), ALSWrap and AssociationRulesItemRec
+        # (`_fit_spark`, where `spark.reclib.fit.location` allows; see
+        # `reclib.engines.spark_fit`), ALSWrap and AssociationRulesItemRec
         # (their own `fit`); Word2VecRec trains its vectors with Spark ML but gathers the ids
         # and timestamps through this path first.  Still gathered: RandomRec (it needs only
         # per-item counts and could follow PopRec; not done yet), SLIM and ADMMSLIM (their
