@@ -18,6 +18,12 @@ Two measurements, both in one run on one machine (``EVALUATION.md`` §1, §6, §
    predicted on Spark, against Spark ML's ALS fitted with the same parameters and ranked by
    its own ``recommendForUserSubset`` (seen items removed afterwards, then cut to 10).
 
+   With ``--spark``, also ``Word2VecRec()`` (defaults) on the pandas engine, whose skip-gram
+   is reclib's Rust port of Spark ML's training loop, against ``Word2VecRec()`` fitted on a
+   Spark log, whose vectors come from Spark ML's ``Word2Vec`` itself (same sentences, same
+   scoring).  Spark's result depends on the order in which ``groupBy`` hands it the
+   sentences (``spark.sql.shuffle.partitions``), so both sides are printed per seed.
+
    The check: reclib's NDCG@10 >= the library's * 0.98.
 
 2. **Overhead** on MovieLens 1M (all 1,000,209 ratings): fit + top-10 unseen items for all
@@ -213,17 +219,18 @@ def quality(data_dir: str | None, seeds: list[int], components: int) -> pd.DataF
 
 
 def spark_quality(data_dir: str | None, seeds: list[int]) -> pd.DataFrame:
-    """ALSWrap through the Spark engine against Spark ML's ALS ranking its own top-k."""
+    """ALSWrap and Word2VecRec against Spark ML's own ALS and Word2Vec."""
     from pyspark.ml.recommendation import ALS
     from pyspark.sql import functions as sf
     from reclib.engines.spark_session import local_session
     from reclib.metrics import NDCG
-    from reclib.models import ALSWrap
+    from reclib.models import ALSWrap, Word2VecRec
     from reclib.splitters import UserSplitter
 
     spark = local_session(cores=2, shuffle_partitions=4)
     log = indexed("ml-100k", data_dir)
     train, test = UserSplitter(0.2, drop_cold_users=True, drop_cold_items=True).split(log)
+    timed_train = train[["user_idx", "item_idx", "relevance", "timestamp"]]
     train = train[["user_idx", "item_idx", "relevance"]]
     users = np.unique(test["user_idx"].to_numpy())
     spark_train = spark.createDataFrame(train).cache()
@@ -249,16 +256,33 @@ def spark_quality(data_dir: str | None, seeds: list[int]) -> pd.DataFrame:
         recs = recs.sort_values(["user_idx", "relevance"], ascending=[True, False])
         return recs.groupby("user_idx").head(K)
 
-    mine = [ndcg(ours(s), test, K) for s in seeds]
-    lib = [ndcg(theirs(s), test, K) for s in seeds]
-    ratio = np.mean(mine) / np.mean(lib)
-    print(f"  ALSWrap(rank=10) on Spark vs Spark ML ALS: reclib {np.mean(mine):.4f} "
-          f"library {np.mean(lib):.4f} ratio {ratio:.3f}", flush=True)
+    spark_timed = spark.createDataFrame(timed_train).cache()
+
+    def w2v_pandas(seed: int) -> pd.DataFrame:
+        return reclib_model(Word2VecRec(seed=seed), timed_train, users)
+
+    def w2v_spark_ml(seed: int) -> pd.DataFrame:
+        model = Word2VecRec(seed=seed).fit(spark_timed)
+        return model.predict(spark_timed, K, users=users.tolist()).toPandas()
+
+    comparisons = [
+        ("ALSWrap(rank=10), Spark engine vs Spark ML ALS", ours, theirs),
+        ("Word2VecRec(), pandas (Rust skip-gram) vs Spark engine (Spark ML Word2Vec)",
+         w2v_pandas, w2v_spark_ml),
+    ]
+    rows = []
+    for name, mine_of, lib_of in comparisons:
+        mine = [ndcg(mine_of(s), test, K) for s in seeds]
+        lib = [ndcg(lib_of(s), test, K) for s in seeds]
+        ratio = np.mean(mine) / np.mean(lib)
+        per_seed = ", ".join(f"{a:.4f}/{b:.4f}" for a, b in zip(mine, lib))
+        print(f"  {name}: reclib {np.mean(mine):.4f} library {np.mean(lib):.4f} "
+              f"ratio {ratio:.3f} (per seed reclib/library: {per_seed})", flush=True)
+        rows.append({"comparison": name, "reclib NDCG@10": np.mean(mine),
+                     "library NDCG@10": np.mean(lib), "ratio": ratio,
+                     "ok (>= 0.98)": bool(ratio >= 0.98), "seeds": len(seeds)})
     spark.stop()
-    return pd.DataFrame([{"comparison": "ALSWrap(rank=10), Spark engine vs Spark ML ALS",
-                          "reclib NDCG@10": np.mean(mine), "library NDCG@10": np.mean(lib),
-                          "ratio": ratio, "ok (>= 0.98)": bool(ratio >= 0.98),
-                          "seeds": len(seeds)}])
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------
