@@ -22,9 +22,9 @@ the neighbours are bit-identical to the pandas engine's.
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import Any
+
+import numpy as np
 
 from reclib import _core
 from reclib._logging import get_logger
