@@ -256,3 +256,32 @@ def test_spark_predict_with_users_frame(spark, log: pd.DataFrame) -> None:
     remote = PopRec().fit(spark_log).predict(spark_log, 2, users=users).toPandas()
     local = PopRec().fit(log).predict(log, 2, users=[0, 42])
     assert_same_recs(local, remote)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[2**63 + 5], np.array([3, 2**63 + 5], dtype=np.uint64), [2**64 - 1]],
+    ids=["list", "uint64_array", "uint64_max"],
+)
+@pytest.mark.parametrize("argument", ["users", "items"])
+def test_ids_beyond_int64_refused_not_wrapped(ids, argument: str) -> None:
+    """Tester finding: 2**63 + 5 was cast to int64 and became user 5 (or a negative id)."""
+    log = pd.DataFrame({"user_idx": [0, 1, 5], "item_idx": [10, 11, 10], "relevance": 1.0})
+    model = PopRec().fit(log)
+    with pytest.raises(InvalidParameterError) as err:
+        model.predict(log, 1, **{argument: ids})
+    assert str(err.value) == (
+        f"`{argument}` must hold ids <= 9223372036854775807 (int64), got {max(ids)}"
+    )
+
+
+@pytest.mark.parametrize("blank", ["", "NaT"])
+def test_timestamp_strings_naming_no_time_refused_by_splitters(blank: str) -> None:
+    """Tester finding: "" and "NaT" were read as the earliest time where None is refused."""
+    from reclib.splitters import DateSplitter
+
+    frame = pd.DataFrame({"user_idx": [0, 1], "item_idx": [0, 1], "relevance": 1.0,
+                          "timestamp": ["2020-12-31", blank]})
+    expected = f"holds 1 strings that name no time \\({blank!r}\\)"
+    with pytest.raises(InvalidValueError, match=expected):
+        DateSplitter("2020-06-01").split(frame)

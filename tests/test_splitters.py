@@ -367,3 +367,42 @@ def test_integer_timestamps_in_any_unit_split_alike(scale: int) -> None:
     assert sorted(zip(test.user_idx, test.item_idx)) == [(0, 2), (1, 2)]
     _, test = DateSplitter(pd.Timestamp(1_577_836_800 + 200, unit="s", tz="UTC")).split(log)
     assert sorted(zip(test.user_idx, test.item_idx)) == [(0, 2), (0, 3), (1, 2)]
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DateSplitter(1_000_000_000),
+        lambda: DateSplitter(0.5),
+        lambda: RandomSplitter(0.5, seed=3),
+        lambda: UserSplitter(1, shuffle=True, seed=3),
+    ],
+    ids=["date_seconds", "date_fraction", "random", "user_shuffled"],
+)
+def test_integer_time_unit_decided_over_the_whole_column_on_spark(spark, make) -> None:
+    """Tester finding: each Spark partition guessed its own unit, so splits differed.
+
+    Milliseconds before 1973 look like seconds when a partition holds only them; the unit is
+    the whole column's (here ms), as on pandas, whatever the partitioning.
+    """
+    log = pd.DataFrame({
+        "user_idx": [0, 0, 1, 1],
+        "item_idx": [1, 2, 1, 2],
+        "relevance": 1.0,
+        "timestamp": np.array(
+            [5_000_000_000, 6_000_000_000, 1_600_000_000_000, 1_600_000_100_000], dtype=np.int64
+        ),
+    })
+    train, test = make().split(log)
+    frame = spark.createDataFrame(log).repartitionByRange(2, "user_idx")
+    assert frame.rdd.glom().map(len).collect() == [2, 2]  # one user per partition
+    spark_train, spark_test = make().split(frame)
+
+    def rows(df: pd.DataFrame) -> list[tuple[int, int]]:
+        return sorted(zip(df["user_idx"].tolist(), df["item_idx"].tolist()))
+
+    assert rows(spark_test.toPandas()) == rows(test)
+    assert rows(spark_train.toPandas()) == rows(train)
+    if isinstance(make(), DateSplitter) and make().test_start == 1_000_000_000:
+        assert rows(test) == [(1, 1), (1, 2)]  # user 0's rows are 1970 in milliseconds

@@ -155,11 +155,12 @@ def fit_on_executors(log: Any) -> bool:
     ``local[...]``, where gathering the log on the driver is several times faster.
     """
     session = log.sparkSession
-    location = str(session.conf.get(FIT_LOCATION_KEY, "auto")).strip().lower()
+    given = session.conf.get(FIT_LOCATION_KEY, "auto")
+    location = str(given).strip().lower()
     if location not in _FIT_LOCATIONS:
         raise InvalidParameterError(
-            f"Spark setting `{FIT_LOCATION_KEY}` must be one of {list(_FIT_LOCATIONS)}, "
-            f"got {location!r}"
+            f"Spark setting `{FIT_LOCATION_KEY}` must be one of {list(_FIT_LOCATIONS)} "
+            f"(case and surrounding spaces ignored), got {given!r}"
         )
     if location == "auto":
         return not session.sparkContext.master.startswith("local")

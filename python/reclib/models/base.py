@@ -137,6 +137,12 @@ def _unique_ids(values: Any, name: str, column: str) -> np.ndarray:
         )
     if array.min() < 0:
         raise InvalidParameterError(f"`{name}` must hold ids >= 0, got {array.min()}")
+    largest = np.iinfo(np.int64).max
+    if array.dtype.kind == "u" and array.max() > largest:
+        # uint64 ids beyond int64 would wrap to other (or negative) ids in the cast below.
+        raise InvalidParameterError(
+            f"`{name}` must hold ids <= {largest} (int64), got {array.max()}"
+        )
     return np.unique(array.astype(np.int64))
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "user_tail_kernel",
     "row_values",
     "row_key_kernel",
+    "spark_time_unit",
     "spark_schema_with",
 ]
 
@@ -68,10 +69,21 @@ def _parse_strings(values: pa.Array, column: str) -> np.ndarray:
     """
     series = pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
     parsed = parse_iso8601(series, column, "log", error=InvalidValueError)
+    missing = parsed.isna()
+    if missing.any():
+        # Strings pandas reads as "no time" ("", "NaT"): refused like nulls, not sorted first.
+        examples = sorted({repr(v) for v in series[missing.to_numpy()]})[:3]
+        msg = (
+            f"column `{column}` holds {int(missing.sum())} strings that name no time "
+            f"({', '.join(examples)}); every row needs a time to be ordered by"
+        )
+        raise InvalidValueError(msg)
     return parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[us]").view(np.int64)
 
 
-def timestamp_key(values: pa.Array | pa.ChunkedArray, column: str = "timestamp") -> np.ndarray:
+def timestamp_key(
+    values: pa.Array | pa.ChunkedArray, column: str = "timestamp", unit: str | None = None
+) -> np.ndarray:
     """Int64 microseconds since the epoch (UTC) for a column of times in any accepted form.
 
     Parameters
@@ -113,7 +125,7 @@ def timestamp_key(values: pa.Array | pa.ChunkedArray, column: str = "timestamp")
     if pa.types.is_integer(kind):
         # Unix times in s, ms, us or ns, told apart by magnitude as everywhere in reclib.
         ints = np.asarray(values.to_numpy(), dtype=np.int64)
-        unit = integer_time_unit(ints)
+        unit = unit or integer_time_unit(ints)
         if unit == "ns":
             return ints // 1000
         return ints * _PER_UNIT[unit]
@@ -122,7 +134,7 @@ def timestamp_key(values: pa.Array | pa.ChunkedArray, column: str = "timestamp")
         if np.isnan(times).any():
             msg = f"column `{column}` holds NaN; every row needs a time"
             raise InvalidValueError(msg)
-        unit = integer_time_unit(times)
+        unit = unit or integer_time_unit(times)
         factor = 1e-3 if unit == "ns" else float(_PER_UNIT[unit])
         return np.round(times * factor).astype(np.int64)
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
@@ -232,13 +244,16 @@ def _ints(table: pa.Table, column: str) -> np.ndarray:
     return np.asarray(table[column].to_numpy(), dtype=np.int64)
 
 
-def user_tail_mask_of_table(table: pa.Table, size: int | float, seed: int | None) -> np.ndarray:
+def user_tail_mask_of_table(
+    table: pa.Table, size: int | float, seed: int | None, unit: str | None = None
+) -> np.ndarray:
     """:func:`user_tail_mask` for an Arrow table of log rows (``seed`` given = shuffle).
 
-    The table needs ``user_idx, item_idx, timestamp`` and may have ``relevance``.
+    The table needs ``user_idx, item_idx, timestamp`` and may have ``relevance``; ``unit`` is
+    that of numeric timestamps when the caller knows it (:func:`spark_time_unit`).
     """
     user, item = _ints(table, "user_idx"), _ints(table, "item_idx")
-    time_key = timestamp_key(table["timestamp"])
+    time_key = timestamp_key(table["timestamp"], unit=unit)
     if "relevance" in table.column_names:
         relevance = np.asarray(table["relevance"].to_numpy(zero_copy_only=False), dtype=np.float64)
     else:
@@ -247,10 +262,13 @@ def user_tail_mask_of_table(table: pa.Table, size: int | float, seed: int | None
     return user_tail_mask(user, item, time_key, relevance, size, shuffle_hash)
 
 
-def row_values(table: pa.Table, time_key: bool, seed: int | None) -> dict[str, np.ndarray]:
+def row_values(
+    table: pa.Table, time_key: bool, seed: int | None, unit: str | None = None
+) -> dict[str, np.ndarray]:
     """Per-row helper values: the time key and/or the row hash of (user, item, time key)."""
     out: dict[str, np.ndarray] = {}
-    key = timestamp_key(table["timestamp"]) if "timestamp" in table.column_names else None
+    has_time = "timestamp" in table.column_names
+    key = timestamp_key(table["timestamp"], unit=unit) if has_time else None
     if time_key:
         if key is None:
             msg = "the log has no `timestamp` column"
@@ -264,6 +282,28 @@ def row_values(table: pa.Table, time_key: bool, seed: int | None) -> dict[str, n
     return out
 
 
+def spark_time_unit(frame: Any) -> str | None:
+    """The unit of a Spark log's numeric ``timestamp`` column, told from the whole column.
+
+    Integer and float timestamps are read as s, ms, us or ns by their magnitude
+    (:func:`~reclib.data.schema.integer_time_unit`).  A kernel sees one partition only, whose
+    values could fall in another band than the column's (milliseconds before 1973 look like
+    seconds), so the driver decides once, with one aggregate, as the pandas engine does over
+    the whole column.  None when the column is absent or not numeric.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if "timestamp" not in frame.columns:
+        return None
+    kind = frame.schema["timestamp"].dataType
+    if not isinstance(kind, (T.IntegralType, T.FloatType, T.DoubleType)):
+        return None
+    value = F.col("timestamp").cast("double")
+    largest = frame.agg(F.max(F.when(~F.isnan(value), F.abs(value)))).first()[0]
+    return integer_time_unit(np.array([largest or 0.0], dtype=np.float64))
+
+
 # --------------------------------------------------------------------------------------------
 # Arrow kernels for Spark's ``mapInArrow``: module-level, so executors unpickle them by
 # reference from the installed package, and each returns nothing for an empty partition.
@@ -275,7 +315,7 @@ def _whole(batches: Iterator[pa.RecordBatch]) -> pa.Table | None:
 
 
 def user_tail_kernel(
-    batches: Iterator[pa.RecordBatch], size: int | float, seed: int | None
+    batches: Iterator[pa.RecordBatch], size: int | float, seed: int | None, unit: str | None
 ) -> Iterator[pa.RecordBatch]:
     """Append :data:`TEST_FLAG` (from :func:`user_tail_mask_of_table`) to a partition's rows.
 
@@ -284,18 +324,18 @@ def user_tail_kernel(
     table = _whole(batches)
     if table is None:
         return
-    mask = user_tail_mask_of_table(table, size, seed)
+    mask = user_tail_mask_of_table(table, size, seed, unit)
     yield from table.append_column(TEST_FLAG, pa.array(mask, type=pa.bool_())).to_batches()
 
 
 def row_key_kernel(
-    batches: Iterator[pa.RecordBatch], time_key: bool, seed: int | None
+    batches: Iterator[pa.RecordBatch], time_key: bool, seed: int | None, unit: str | None
 ) -> Iterator[pa.RecordBatch]:
     """Append the columns of :func:`row_values` (:data:`TIME_KEY` and/or :data:`HASH`)."""
     table = _whole(batches)
     if table is None:
         return
-    for name, values in row_values(table, time_key, seed).items():
+    for name, values in row_values(table, time_key, seed, unit).items():
         kind = pa.int64() if name == TIME_KEY else pa.float64()
         table = table.append_column(name, pa.array(values, type=kind))
     yield from table.to_batches()

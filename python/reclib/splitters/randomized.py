@@ -20,6 +20,7 @@ from reclib.splitters._kernels import (
     row_key_kernel,
     row_values,
     spark_schema_with,
+    spark_time_unit,
     tail_count_of,
     uniform_hash,
 )
@@ -63,7 +64,9 @@ class RandomSplitter(Splitter):
     def _spark_split(self, log: Any) -> tuple[Any, Any]:
         from pyspark.sql import functions as F
 
-        kernel = partial(row_key_kernel, time_key=False, seed=draw_seed(self.seed))
+        kernel = partial(
+            row_key_kernel, time_key=False, seed=draw_seed(self.seed), unit=spark_time_unit(log)
+        )
         hashed = log.mapInArrow(kernel, spark_schema_with(log.schema, {HASH: "double"}))
         draw = F.col(HASH)
         return hashed.where(draw >= self.test_size), hashed.where(draw < self.test_size)

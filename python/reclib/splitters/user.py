@@ -18,6 +18,7 @@ from reclib.splitters._checks import check_flag, check_seed, check_size
 from reclib.splitters._kernels import (
     TEST_FLAG,
     spark_schema_with,
+    spark_time_unit,
     user_tail_kernel,
     user_tail_mask_of_table,
 )
@@ -79,7 +80,12 @@ class UserSplitter(Splitter):
     def _spark_split(self, log: Any) -> tuple[Any, Any]:
         from pyspark.sql import functions as F
 
-        kernel = partial(user_tail_kernel, size=self.item_test_size, seed=self._shuffle_seed())
+        kernel = partial(
+            user_tail_kernel,
+            size=self.item_test_size,
+            seed=self._shuffle_seed(),
+            unit=spark_time_unit(log),
+        )
         grouped = spark_sorted_by_content(log.repartition("user_idx"))
         labelled = grouped.mapInArrow(kernel, spark_schema_with(log.schema, {TEST_FLAG: "boolean"}))
         return labelled.where(~F.col(TEST_FLAG)), labelled.where(F.col(TEST_FLAG))
