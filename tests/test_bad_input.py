@@ -285,3 +285,13 @@ def test_timestamp_strings_naming_no_time_refused_by_splitters(blank: str) -> No
     expected = f"holds 1 strings that name no time \\({blank!r}\\)"
     with pytest.raises(InvalidValueError, match=expected):
         DateSplitter("2020-06-01").split(frame)
+
+
+@pytest.mark.spark
+def test_string_ids_on_spark_point_to_the_indexer(spark) -> None:
+    """Both engines refuse string ids with ColumnTypeError and the same advice."""
+    log = pd.DataFrame({"user_idx": ["a", "b"], "item_idx": [1, 2], "relevance": 1.0})
+    for frame in (log, spark.createDataFrame(log)):
+        with pytest.raises(ColumnTypeError, match="`user_idx` of `log` has .*Map raw ids "
+                           r"\(strings, floats\) with reclib.data.Indexer first"):
+            PopRec().fit(frame)

@@ -280,7 +280,8 @@ def check_spark_log(df: Any, required: Sequence[str], name: str) -> None:
         if column in types and types[column] not in _SPARK_INT_TYPES:
             raise ColumnTypeError(
                 f"column `{column}` of `{name}` has Spark type {types[column]}; expected an "
-                "integer type (IntegerType or LongType)"
+                "integer type (IntegerType or LongType). Map raw ids (strings, floats) with "
+                "reclib.data.Indexer first"
             )
     if RELEVANCE_COL in required and types.get(RELEVANCE_COL) not in _SPARK_NUMERIC_TYPES:
         raise ColumnTypeError(
