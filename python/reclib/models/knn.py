@@ -140,7 +140,9 @@ class KNN(NeighbourRec):
     num_neighbours : int, default 10
         Neighbours kept per item (>= 1).
     use_relevance : bool, default False
-        Use ``relevance`` as the weight of each row instead of 1.
+        Use ``relevance`` as the weight of each row instead of 1.  An item whose weights are all
+        0 has norm 0; with ``shrink=0`` its similarities would be 0/0 and are stored as 0.0
+        (not NaN), so such items may stay as neighbours that add nothing to a score.
     shrink : float, default 0.0
         Added to the product of norms in the cosine's denominator (>= 0); damps the similarity
         of items with few users.
