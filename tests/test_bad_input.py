@@ -208,16 +208,11 @@ def test_day_first_timestamps_refused_by_splitters(request, engine: str, log: pd
     frame = log.assign(
         timestamp=["2020-01-01", "31/12/2020", "2020-01-03", "2020-01-04", "01/02/2020"]
     )
-    pattern = r"`timestamp` of `log` holds \d value\(s\) that are not ISO 8601 dates, the first "
-    if engine == "pandas":
-        with pytest.raises(InvalidValueError, match=pattern + "'31/12/2020'"):
-            UserSplitter(1).split(frame)
-    else:
-        # The split is lazy on Spark: the executors raise when its rows are computed, each
-        # about the rows of its own partition.
-        _, test = UserSplitter(1).split(as_engine(request, engine, frame))
-        with pytest.raises(Exception, match=pattern + r"'(31/12|01/02)/2020'"):
-            test.toPandas()
+    pattern = r"`timestamp` of `log` holds 2 value\(s\) that are not ISO 8601 dates, the first "
+    # Spark's split is lazy, but the times are checked by a job of their own at split().
+    first = "'31/12/2020'" if engine == "pandas" else r"'(31/12|01/02)/2020'"
+    with pytest.raises(InvalidValueError, match=pattern + first):
+        UserSplitter(1).split(as_engine(request, engine, frame))
 
 
 @pytest.mark.parametrize("scale", [1, 1_000, 1_000_000, 1_000_000_000], ids=["s", "ms", "us", "ns"])
@@ -295,3 +290,30 @@ def test_string_ids_on_spark_point_to_the_indexer(spark) -> None:
         with pytest.raises(ColumnTypeError, match="`user_idx` of `log` has .*Map raw ids "
                            r"\(strings, floats\) with reclib.data.Indexer first"):
             PopRec().fit(frame)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    "times",
+    [
+        ["2020-01-01", None, "2020-01-03", "2020-01-04", "2020-01-05"],
+        ["2020-01-01", "", "2020-01-03", "NaT", "2020-01-05"],
+        ["2020-01-01", "", "31/12/2020", "NaT", "2020-01-05"],
+        np.array([1.0, np.nan, 3.0, 4.0, 5.0]),
+        pd.array([1, None, 3, 4, 5], dtype="Int64"),
+    ],
+    ids=["null_string", "blank_strings", "blank_and_day_first", "nan_float", "null_int"],
+)
+@pytest.mark.parametrize("splitter", ["user", "date", "random"])
+def test_bad_times_refused_at_split_on_both_engines(spark, log, times, splitter: str) -> None:
+    """Tester finding: on Spark a bad time surfaced lazily as a worker error, not a reclib one."""
+    from reclib.splitters import DateSplitter, RandomSplitter, UserSplitter
+
+    make = {"user": lambda: UserSplitter(1), "date": lambda: DateSplitter(0.5),
+            "random": lambda: RandomSplitter(0.5, seed=1)}[splitter]
+    frame = log.assign(timestamp=times)
+    with pytest.raises(InvalidValueError) as on_pandas:
+        make().split(frame)
+    with pytest.raises(InvalidValueError) as on_spark:
+        make().split(spark.createDataFrame(frame).repartition(3))
+    assert str(on_spark.value) == str(on_pandas.value)

@@ -15,6 +15,8 @@ arrays returned are new.  Errors name the column, the dtype or value found and w
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -46,6 +48,7 @@ __all__ = [
     "frame_to_arrow",
     "timestamps_to_ns",
     "integer_time_unit",
+    "iso8601_error",
 ]
 
 USER_COL = "user_idx"
@@ -223,17 +226,50 @@ def parse_iso8601(
     try:
         return pd.to_datetime(series, utc=True, format="ISO8601")
     except (ValueError, TypeError, OverflowError) as err:
-        # pandas' first line says why ("... is not ISO8601 format", "Out of bounds ...").
-        reason = str(err).splitlines()[0].split(", at position")[0].rstrip(". ")
+        reason = _iso8601_reason(err)
+        position = re.search(r", at position (\d+)", str(err))
 
-    # Name the first string that did not parse (as a date, or within the datetime64 range).
+    # Count what did not parse (as a date, or within the datetime64 range; strings that name
+    # no time, such as "", count too) and name the string pandas stopped at.
     parsed = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce")
     bad = series[series.notna() & parsed.isna()]
-    got = repr(bad.iloc[0]) if len(bad) else "a value that is not a string"
-    raise error(
-        f"column `{column}` of `{name}` holds {len(bad)} value(s) that are not ISO 8601 dates, "
+    if position is not None and int(position.group(1)) < len(series):
+        first = series.iloc[int(position.group(1))]
+    else:
+        first = bad.iloc[0] if len(bad) else None
+    raise iso8601_error(len(bad), first, reason, column, name, error)
+
+
+def _iso8601_reason(err: Exception) -> str:
+    """pandas' first line of a parse error says why ("... is not ISO8601 format", ...)."""
+    return str(err).splitlines()[0].split(", at position")[0].rstrip(". ")
+
+
+def iso8601_error(
+    count: int,
+    first: Any,
+    reason: str | None = None,
+    column: str = TIMESTAMP_COL,
+    name: str = "log",
+    error: type[SchemaError] = InvalidValueError,
+) -> SchemaError:
+    """The error of :func:`parse_iso8601` for ``count`` bad values, ``first`` the first of them.
+
+    ``first`` None means a value that is not a string.  ``reason`` None: pandas' reason is found
+    by parsing ``first`` again (the Spark engine counts bad values on the executors and builds
+    the pandas engine's message on the driver).
+    """
+    if reason is None:
+        try:
+            pd.to_datetime(pd.Series([first]), utc=True, format="ISO8601")
+            reason = "not a date"
+        except (ValueError, TypeError, OverflowError) as err:
+            reason = _iso8601_reason(err)
+    got = repr(first) if first is not None else "a value that is not a string"
+    return error(
+        f"column `{column}` of `{name}` holds {count} value(s) that are not ISO 8601 dates, "
         f"the first {got} ({reason}); expected {ISO_8601_EXPECTED}"
-    ) from None
+    )
 
 
 def timestamps_to_ns(series: pd.Series, name: str = "log") -> np.ndarray:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from reclib.data.schema import integer_time_unit, parse_iso8601
+from reclib.data.schema import integer_time_unit, iso8601_error, parse_iso8601
 from reclib.exceptions import ColumnTypeError, InvalidValueError
 
 __all__ = [
@@ -45,7 +45,8 @@ __all__ = [
     "user_tail_kernel",
     "row_values",
     "row_key_kernel",
-    "spark_time_unit",
+    "spark_time_checks",
+    "time_strings_kernel",
     "spark_schema_with",
 ]
 
@@ -72,13 +73,28 @@ def _parse_strings(values: pa.Array, column: str) -> np.ndarray:
     missing = parsed.isna()
     if missing.any():
         # Strings pandas reads as "no time" ("", "NaT"): refused like nulls, not sorted first.
-        examples = sorted({repr(v) for v in series[missing.to_numpy()]})[:3]
-        msg = (
-            f"column `{column}` holds {int(missing.sum())} strings that name no time "
-            f"({', '.join(examples)}); every row needs a time to be ordered by"
-        )
-        raise InvalidValueError(msg)
+        blanks = series[missing.to_numpy()]
+        raise _blank_times_error(len(blanks), set(blanks), column)
     return parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[us]").view(np.int64)
+
+
+def _missing_times_error(count: int, column: str) -> InvalidValueError:
+    return InvalidValueError(
+        f"column `{column}` holds {count} missing values; every row needs a time to be "
+        "ordered by"
+    )
+
+
+def _nan_times_error(column: str) -> InvalidValueError:
+    return InvalidValueError(f"column `{column}` holds NaN; every row needs a time")
+
+
+def _blank_times_error(count: int, strings: set[str], column: str) -> InvalidValueError:
+    examples = sorted(repr(v) for v in strings)[:3]
+    return InvalidValueError(
+        f"column `{column}` holds {count} strings that name no time ({', '.join(examples)}); "
+        "every row needs a time to be ordered by"
+    )
 
 
 def timestamp_key(
@@ -109,11 +125,7 @@ def timestamp_key(
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if values.null_count:
-        msg = (
-            f"column `{column}` holds {values.null_count} missing values; "
-            "every row needs a time to be ordered by"
-        )
-        raise InvalidValueError(msg)
+        raise _missing_times_error(values.null_count, column)
     kind = values.type
 
     if pa.types.is_timestamp(kind):
@@ -132,8 +144,7 @@ def timestamp_key(
     if pa.types.is_floating(kind):
         times = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
         if np.isnan(times).any():
-            msg = f"column `{column}` holds NaN; every row needs a time"
-            raise InvalidValueError(msg)
+            raise _nan_times_error(column)
         unit = unit or integer_time_unit(times)
         factor = 1e-3 if unit == "ns" else float(_PER_UNIT[unit])
         return np.round(times * factor).astype(np.int64)
@@ -282,26 +293,109 @@ def row_values(
     return out
 
 
-def spark_time_unit(frame: Any) -> str | None:
-    """The unit of a Spark log's numeric ``timestamp`` column, told from the whole column.
+def spark_time_checks(frame: Any) -> str | None:
+    """Refuse, at split time, the ``timestamp`` values the kernels would refuse; return the unit.
 
-    Integer and float timestamps are read as s, ms, us or ns by their magnitude
-    (:func:`~reclib.data.schema.integer_time_unit`).  A kernel sees one partition only, whose
-    values could fall in another band than the column's (milliseconds before 1973 look like
-    seconds), so the driver decides once, with one aggregate, as the pandas engine does over
-    the whole column.  None when the column is absent or not numeric.
+    The split itself is lazy, so without this a bad time would surface only when its rows are
+    computed, as a Spark worker error.  Here the driver runs one job over the column and raises
+    the pandas engine's :class:`~reclib.exceptions.InvalidValueError`: nulls, NaN, and for
+    strings those that are not ISO 8601 or that name no time (parsed on the executors with the
+    pandas engine's code, :func:`time_strings_kernel`).  The counts are the pandas engine's;
+    the string named as the first may be another bad one, as Spark rows have no order.
+
+    It also returns the unit of numeric timestamps, told from the whole column: integer and
+    float times are read as s, ms, us or ns by their magnitude
+    (:func:`~reclib.data.schema.integer_time_unit`), and a kernel seeing one partition could
+    pick another band than the column's (milliseconds before 1973 look like seconds).  None
+    when the column is absent or not numeric.
     """
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     if "timestamp" not in frame.columns:
         return None
+    column = F.col("timestamp")
     kind = frame.schema["timestamp"].dataType
-    if not isinstance(kind, (T.IntegralType, T.FloatType, T.DoubleType)):
+    if isinstance(kind, T.StringType):
+        _check_spark_time_strings(frame)
         return None
-    value = F.col("timestamp").cast("double")
-    largest = frame.agg(F.max(F.when(~F.isnan(value), F.abs(value)))).first()[0]
-    return integer_time_unit(np.array([largest or 0.0], dtype=np.float64))
+
+    numeric = isinstance(kind, (T.IntegralType, T.FloatType, T.DoubleType))
+    value = column.cast("double")
+    nan = F.isnan(value) if numeric else F.lit(False)
+    row = frame.agg(
+        F.count(F.when(column.isNull(), 1)).alias("nulls"),
+        F.count(F.when(nan, 1)).alias("nans"),
+        F.max(F.when(~nan, F.abs(value)) if numeric else F.lit(None)).alias("largest"),
+    ).first()
+    if row["nulls"]:
+        raise _missing_times_error(row["nulls"], "timestamp")
+    if row["nans"]:
+        raise _nan_times_error("timestamp")
+    if not numeric:
+        return None
+    return integer_time_unit(np.array([row["largest"] or 0.0], dtype=np.float64))
+
+
+# The most distinct failing strings of a partition checked one by one (they are few in practice:
+# "", "NaT" and the like name no time; anything else is not ISO 8601).
+_DISTINCT_FAILURES = 64
+_TIME_STRINGS_DDL = "nulls long, failed long, hard long, first_hard string, blanks array<string>"
+
+
+def time_strings_kernel(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` kernel: one row per partition on its ``timestamp`` strings.
+
+    ``nulls``; ``failed``, the strings pandas cannot read as ISO 8601 times (counted as
+    :func:`~reclib.data.schema.parse_iso8601` counts them); ``hard``, those of them that are
+    not ISO 8601 at all (the rest name no time, such as ``""``), with the first one; the
+    distinct strings that name no time.
+    """
+    table = _whole(batches)
+    if table is None:
+        return
+    values = table["timestamp"].combine_chunks()
+    series = pd.Series(values.to_numpy(zero_copy_only=False), dtype=object)
+    present = series[series.notna()]
+    parsed = pd.to_datetime(present, utc=True, format="ISO8601", errors="coerce")
+    failed = present[parsed.isna().to_numpy()]
+
+    blanks: list[str] = []
+    for value in failed.unique()[:_DISTINCT_FAILURES]:
+        try:
+            pd.to_datetime(pd.Series([value]), utc=True, format="ISO8601")
+            blanks.append(value)
+        except (ValueError, TypeError, OverflowError):
+            pass
+    hard = failed[~failed.isin(blanks)]
+    yield pa.RecordBatch.from_pydict(
+        {
+            "nulls": [values.null_count],
+            "failed": [len(failed)],
+            "hard": [len(hard)],
+            "first_hard": [hard.iloc[0] if len(hard) else None],
+            "blanks": [blanks],
+        },
+        schema=pa.schema([
+            ("nulls", pa.int64()), ("failed", pa.int64()), ("hard", pa.int64()),
+            ("first_hard", pa.string()), ("blanks", pa.list_(pa.string())),
+        ]),
+    )
+
+
+def _check_spark_time_strings(frame: Any) -> None:
+    """Run :func:`time_strings_kernel` and raise the pandas engine's error, if any."""
+    rows = frame.select("timestamp").mapInArrow(time_strings_kernel, _TIME_STRINGS_DDL).collect()
+    nulls = sum(r["nulls"] for r in rows)
+    if nulls:
+        raise _missing_times_error(nulls, "timestamp")
+    failed = sum(r["failed"] for r in rows)
+    hard = [r["first_hard"] for r in rows if r["hard"]]
+    if hard:
+        raise iso8601_error(failed, hard[0], None, "timestamp", "log", InvalidValueError)
+    if failed:
+        blanks = {b for r in rows for b in (r["blanks"] or [])}
+        raise _blank_times_error(failed, blanks, "timestamp")
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from reclib.splitters._kernels import (
     TIME_KEY,
     row_key_kernel,
     spark_schema_with,
-    spark_time_unit,
+    spark_time_checks,
     tail_count_of,
     timestamp_key,
 )
@@ -40,7 +40,7 @@ def _time_keys(log: pd.DataFrame) -> np.ndarray:
 
 def _spark_with_time_key(frame: Any) -> Any:
     """``frame`` plus the int64 column :data:`TIME_KEY`."""
-    kernel = partial(row_key_kernel, time_key=True, seed=None, unit=spark_time_unit(frame))
+    kernel = partial(row_key_kernel, time_key=True, seed=None, unit=spark_time_checks(frame))
     return frame.mapInArrow(kernel, spark_schema_with(frame.schema, {TIME_KEY: "long"}))
 
 

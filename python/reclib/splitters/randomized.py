@@ -20,7 +20,7 @@ from reclib.splitters._kernels import (
     row_key_kernel,
     row_values,
     spark_schema_with,
-    spark_time_unit,
+    spark_time_checks,
     tail_count_of,
     uniform_hash,
 )
@@ -65,7 +65,7 @@ class RandomSplitter(Splitter):
         from pyspark.sql import functions as F
 
         kernel = partial(
-            row_key_kernel, time_key=False, seed=draw_seed(self.seed), unit=spark_time_unit(log)
+            row_key_kernel, time_key=False, seed=draw_seed(self.seed), unit=spark_time_checks(log)
         )
         hashed = log.mapInArrow(kernel, spark_schema_with(log.schema, {HASH: "double"}))
         draw = F.col(HASH)

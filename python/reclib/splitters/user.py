@@ -18,7 +18,7 @@ from reclib.splitters._checks import check_flag, check_seed, check_size
 from reclib.splitters._kernels import (
     TEST_FLAG,
     spark_schema_with,
-    spark_time_unit,
+    spark_time_checks,
     user_tail_kernel,
     user_tail_mask_of_table,
 )
@@ -84,7 +84,7 @@ class UserSplitter(Splitter):
             user_tail_kernel,
             size=self.item_test_size,
             seed=self._shuffle_seed(),
-            unit=spark_time_unit(log),
+            unit=spark_time_checks(log),
         )
         grouped = spark_sorted_by_content(log.repartition("user_idx"))
         labelled = grouped.mapInArrow(kernel, spark_schema_with(log.schema, {TEST_FLAG: "boolean"}))
