@@ -415,10 +415,21 @@ mod tests {
         }
     }
 
+    /// One pass, rank 2, window 1, step 0.5, over the one sentence [0, 1] (both words through
+    /// the root node of `TWO_PATHS`).
+    fn one_pair_pass(syn0: &mut [f32], syn1: &mut [f32]) {
+        let sentences = Sentences {
+            indptr: &[0, 2],
+            words: &[0, 1],
+        };
+        skipgram_hs_pass(sentences, TWO_PATHS, &[0, 0], params(2, 1, 0.5), syn0, syn1).unwrap();
+    }
+
     #[test]
     fn table_reads_the_sigmoid_slightly_left() {
         let table = sigmoid_table();
-        // f = 0 reads entry ⌊6 · 83⌋ = 498, which holds σ((2 · 498 / 1000 − 1) · 6) = σ(−0.024).
+        // f = 0 reads entry ⌊6 · 83⌋ = 498, which holds
+        // σ((2 · 498 / 1000 − 1) · 6) = σ(−0.024).
         assert_eq!((f64::from(0.0f32 + MAX_EXP) * TABLE_SCALE) as usize, 498);
         assert!((f64::from(table[498]) - sigma(-0.024)).abs() < 1e-7);
         assert!((f64::from(table[0]) - sigma(-6.0)).abs() < 1e-9);
@@ -429,21 +440,9 @@ mod tests {
     fn two_pairs_by_hand() {
         // One sentence [0, 1], window 1: the pairs are (context 1, centre 0) then
         // (context 0, centre 1), both through the root node.
-        let sentences = Sentences {
-            indptr: &[0, 2],
-            words: &[0, 1],
-        };
         let mut syn0 = vec![0.1f32, 0.2, 0.3, -0.1];
         let mut syn1 = vec![0.0f32; 2];
-        skipgram_hs_pass(
-            sentences,
-            TWO_PATHS,
-            &[0, 0],
-            params(2, 1, 0.5),
-            &mut syn0,
-            &mut syn1,
-        )
-        .unwrap();
+        one_pair_pass(&mut syn0, &mut syn1);
 
         // Pair 1: f = syn0[1] · 0 = 0, so s = σ(−0.024) and g1 = (1 − 0 − s) · 0.5; the input
         // update g1 · syn1 is 0, and syn1 becomes g1 · syn0[1].
@@ -467,23 +466,11 @@ mod tests {
 
     #[test]
     fn products_beyond_max_exp_give_no_update() {
-        let sentences = Sentences {
-            indptr: &[0, 2],
-            words: &[0, 1],
-        };
         // syn0[1] · syn1 = 7 and syn0[0] · syn1 = −6.5: neither pair updates anything.
         let mut syn0 = vec![-0.65f32, 0.0, 0.7, 0.0];
         let mut syn1 = vec![10.0f32, 0.0];
         let (before0, before1) = (syn0.clone(), syn1.clone());
-        skipgram_hs_pass(
-            sentences,
-            TWO_PATHS,
-            &[0, 0],
-            params(2, 1, 0.5),
-            &mut syn0,
-            &mut syn1,
-        )
-        .unwrap();
+        one_pair_pass(&mut syn0, &mut syn1);
         assert_eq!((syn0, syn1), (before0, before1));
     }
 
