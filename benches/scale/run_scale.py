@@ -4,7 +4,9 @@ For each size, a seeded power-law log (``gen_powerlaw.py``; 50 rows per user, 10
 written as Parquet once.  Each contender then runs in a fresh subprocess:
 
 * ``reclib`` on the **pandas** engine and on **Spark local** (``local[2]``), for ``KNN``
-  (10 neighbours) and ``PopRec``;
+  (10 neighbours) and ``PopRec``; ``--spark-fit-location`` sets where the Spark runs fit
+  (``spark.reclib.fit.location``; ``auto`` gathers the log on the driver under a local master,
+  ``executors`` keeps it on the executors as on a cluster);
 * anchors (EVALUATION.md §7), item-KNN only: implicit's ``CosineRecommender`` (``K = 11``:
   implicit keeps an item among its own neighbours) and RePlay's Spark ``ItemKNN`` (10
   neighbours, binary weights; from the separate RePlay virtualenv, ``--replay-python``).
@@ -96,17 +98,23 @@ def make_model(name: str):
     return KNN(num_neighbours=NEIGHBOURS) if name == "knn" else PopRec()
 
 
-def child_reclib_pandas(path: str, model_name: str) -> dict[str, Any]:
-    start = time.perf_counter()
-    log = read_pandas(path)
-    read_s = time.perf_counter() - start
+def fit_predict_timed(model_name: str, log: Any, materialise: Any) -> tuple[Any, float, float]:
+    """``(recommendations, fit seconds, predict seconds)``; ``materialise(recs)`` is timed."""
     model = make_model(model_name)
     start = time.perf_counter()
     model.fit(log)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     recs = model.predict(log, k=TOP_K)
-    predict_s = time.perf_counter() - start
+    materialise(recs)
+    return recs, fit_s, time.perf_counter() - start
+
+
+def child_reclib_pandas(path: str, model_name: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    log = read_pandas(path)
+    read_s = time.perf_counter() - start
+    recs, fit_s, predict_s = fit_predict_timed(model_name, log, lambda recs: None)
     return {
         "read_s": read_s, "fit_s": fit_s, "predict_s": predict_s,
         "rows_out": len(recs), "users_out": int(recs["user_idx"].nunique()),
@@ -125,16 +133,19 @@ def jvm_peak(session) -> float | None:
     return None
 
 
-def child_reclib_spark(path: str, model_name: str, rows: int, local_dir: str) -> dict[str, Any]:
+def child_reclib_spark(
+    path: str, model_name: str, rows: int, local_dir: str, fit_location: str
+) -> dict[str, Any]:
+    from reclib.engines.spark_fit import FIT_LOCATION_KEY
     from reclib.engines.spark_session import local_session
 
     start = time.perf_counter()
     partitions = max(4, rows // 1_000_000)
-    # Fit on Spark brings the log's id columns to the driver (Arrow): at 100M rows that is
-    # about 0.8 GB of results, above the default spark.driver.maxResultSize of 1g with overhead.
+    # A fit gathered on the driver brings the log's id columns there (Arrow): at 100M rows that
+    # is about 0.8 GB of results, above the default spark.driver.maxResultSize of 1g.
     spark = local_session(
         cores=2, shuffle_partitions=partitions, driver_memory="4g", local_dir=local_dir,
-        extra_conf={"spark.driver.maxResultSize": "4g"},
+        extra_conf={"spark.driver.maxResultSize": "4g", FIT_LOCATION_KEY: fit_location},
     )
     session_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -142,17 +153,12 @@ def child_reclib_spark(path: str, model_name: str, rows: int, local_dir: str) ->
     log.count()  # plan and file listing outside the timer
     read_s = time.perf_counter() - start
 
-    model = make_model(model_name)
-    start = time.perf_counter()
-    model.fit(log)
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    recs = model.predict(log, k=TOP_K)
-    recs.write.format("noop").mode("overwrite").save()
-    predict_s = time.perf_counter() - start
+    _, fit_s, predict_s = fit_predict_timed(
+        model_name, log, lambda recs: recs.write.format("noop").mode("overwrite").save()
+    )
     result = {
         "session_s": session_s, "read_s": read_s, "fit_s": fit_s, "predict_s": predict_s,
-        "shuffle_partitions": partitions,
+        "shuffle_partitions": partitions, "spark_fit_location": fit_location,
         "peak_self_mib": peak_mib(), "jvm_peak_mib": jvm_peak(spark),
     }
     spark.stop()
@@ -199,7 +205,9 @@ def child_main(args: argparse.Namespace) -> None:
     if args.child == "reclib-pandas":
         result = child_reclib_pandas(args.data, args.model)
     elif args.child == "reclib-spark":
-        result = child_reclib_spark(args.data, args.model, args.rows, args.local_dir)
+        result = child_reclib_spark(
+            args.data, args.model, args.rows, args.local_dir, args.spark_fit_location
+        )
     elif args.child == "implicit":
         result = child_implicit(args.data)
     else:
@@ -363,6 +371,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="per reclib run, s")
     parser.add_argument("--anchor-timeout", type=float, default=1200.0, help="per anchor run, s")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--spark-fit-location", choices=["auto", "executors", "driver"], default="auto",
+        help="spark.reclib.fit.location of the Spark runs (auto: the driver under local[2])",
+    )
     args = parser.parse_args()
     if args.child:
         child_main(args)
@@ -398,7 +410,8 @@ def main() -> None:
             for engine in engines:
                 command = [*me, "--child", f"reclib-{engine}", "--data", str(path),
                            "--model", model, "--rows", str(size),
-                           "--local-dir", str(args.data_dir / "spark-local")]
+                           "--local-dir", str(args.data_dir / "spark-local"),
+                           "--spark-fit-location", args.spark_fit_location]
                 plan.append((f"reclib-{engine}-{model}", command, args.timeout))
         if "implicit" in anchors:
             plan.append(("implicit-cosine", [*me, "--child", "implicit", "--data", str(path)],
