@@ -142,9 +142,9 @@ fn accumulate_item(x: &CsrView<'_>, xt: &CsrView<'_>, i: usize, acc: &mut Sparse
 
 /// Like [`accumulate_item`], choosing per item between the sparse accumulator and a dense pass
 /// (no per-add bookkeeping, one scan of `n_items` slots at the end). The dense pass is taken
-/// when `dense` allows it (see [`DensePath`]) and the item's work
-/// is at least a quarter of `n_items`. Both add the same products in the same order, so the
-/// result does not depend on the choice.
+/// when `dense` allows it (see [`DensePath`]) and the item's work is at least a quarter of
+/// `n_items`. Every path gives the same sums bit for bit, so the result does not depend on the
+/// choice.
 #[inline]
 fn accumulate_item_adaptive(
     x: &CsrView<'_>,
@@ -164,11 +164,10 @@ fn accumulate_item_adaptive(
         acc.add_ones_dense(users.iter().map(|&u| x.row(u as usize).0));
         acc.collect_counts(i);
         return;
-    } else {
-        for (&u, &w_ui) in users.iter().zip(wi) {
-            let (items, wu) = x.row(u as usize);
-            acc.add_row_dense(items, wu, w_ui, i);
-        }
+    }
+    for (&u, &w_ui) in users.iter().zip(wi) {
+        let (items, wu) = x.row(u as usize);
+        acc.add_row_dense(items, wu, w_ui, i);
     }
     acc.collect_dense();
 }
