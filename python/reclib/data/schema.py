@@ -16,7 +16,6 @@ arrays returned are new.  Errors name the column, the dtype or value found and w
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 

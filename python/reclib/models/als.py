@@ -196,8 +196,7 @@ class ALSWrap(FactorRec):
         self._item_factors, self._item_valid = _collect_factors(
             fitted.itemFactors, item_ids, dense_items, self.rank
         )
-        self._user_ids, self._item_ids = user_ids, item_ids
-        self._user_dtype, self._item_dtype = user_dtype, item_dtype
+        self._set_fit_ids(user_ids, item_ids, user_dtype, item_dtype)
 
 
 # --------------------------------------------------------------------------------------------

@@ -419,7 +419,7 @@ class Recommender(abc.ABC):
         return type(self)._fit_spark is not Recommender._fit_spark
 
     def _fit_spark(self, log: Any) -> None:
-        """Fit a Spark log on the executors (override, with :meth:`_set_fit_ids`).
+        """Fit a Spark log on the executors (override; record the ids with :meth:`_set_fit_ids`).
 
         Models that implement it must refuse what the pandas path refuses, with the same
         errors, and end with the state the pandas path would give.  The parameters are
@@ -454,8 +454,7 @@ class Recommender(abc.ABC):
             type(self).__name__, len(users), dense.n_users, dense.n_items,
         )
         self._fit_dense(dense)
-        self._user_ids, self._item_ids = user_ids, item_ids
-        self._user_dtype, self._item_dtype = interactions.user_dtype, interactions.item_dtype
+        self._set_fit_ids(user_ids, item_ids, interactions.user_dtype, interactions.item_dtype)
 
     @abc.abstractmethod
     def _fit_dense(self, log: DenseLog) -> None:

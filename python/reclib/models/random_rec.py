@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from reclib import _core
 from reclib._logging import get_logger
 from reclib._sparse import Csr
-from reclib import _core
 from reclib.exceptions import InvalidParameterError, InvalidValueError
 from reclib.models._checks import check_bool, check_choice, check_float, check_int
 from reclib.models.base import DenseLog, PredictBlock, Recommender

@@ -194,8 +194,7 @@ class AssociationRulesItemRec(NeighbourRec):
         )
         self.session_count = counts.n_sessions
         self._set_neighbours(len(counts.item_ids))
-        self._user_ids, self._item_ids = counts.user_ids, counts.item_ids
-        self._user_dtype, self._item_dtype = counts.user_dtype, counts.item_dtype
+        self._set_fit_ids(counts.user_ids, counts.item_ids, counts.user_dtype, counts.item_dtype)
 
     def _set_neighbours(self, n_items: int) -> None:
         assert self._rules is not None
